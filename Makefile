@@ -1,0 +1,73 @@
+# renum-db: every target installs what it needs into ./.venv first.
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed-stamp
+PG_VERSIONS ?= 16 18
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 lint sql-check sql-sync bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo ""
+	@echo "  Database: DATABASE_URL or SUPABASE_DB_URL; unset = embedded PostgreSQL (RENUM_PG_VERSION=16|18)."
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install renum_db with its dev tools
+
+migrate: $(STAMP) ## apply all migrations (starts the embedded Postgres if no URL is set)
+	$(BIN)/renum-db migrate
+
+rollback: $(STAMP) ## roll back the last migration
+	$(BIN)/renum-db rollback
+
+rollback-all: $(STAMP) ## roll back every migration
+	$(BIN)/renum-db rollback --all
+
+status: $(STAMP) ## show which migrations are applied
+	$(BIN)/renum-db status
+
+db-up: $(STAMP) ## start the embedded Postgres (no-op with DATABASE_URL)
+	$(BIN)/renum-db db up
+
+db-down: $(STAMP) ## stop the embedded Postgres
+	$(BIN)/renum-db db down
+
+db-url: $(STAMP) ## print the database URL in use
+	@$(BIN)/renum-db db url
+
+test: $(STAMP) ## run the test suite on embedded PostgreSQL 16 and 18
+	@set -e; for v in $(PG_VERSIONS); do \
+	  echo "== pytest on embedded PostgreSQL $$v =="; \
+	  RENUM_PG_VERSION=$$v $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	done
+
+test-16: ## run the test suite on PostgreSQL 16 only
+	@$(MAKE) --no-print-directory test PG_VERSIONS=16
+
+test-18: ## run the test suite on PostgreSQL 18 only
+	@$(MAKE) --no-print-directory test PG_VERSIONS=18
+
+lint: $(STAMP) ## ruff, mypy --strict, squawk over migrations/, sql/ sources check
+	$(BIN)/ruff check renum_db tests
+	$(BIN)/ruff format --check renum_db tests
+	$(BIN)/mypy
+	$(BIN)/squawk --config .squawk.toml migrations/*.sql
+	$(BIN)/renum-db sql check
+
+sql-check: $(STAMP) ## check that migrations embed the current sql/ sources
+	$(BIN)/renum-db sql check
+
+sql-sync: $(STAMP) ## refresh the sql/ copies in FILES=migrations/NNNN...sql (unapplied ones only)
+	$(BIN)/renum-db sql sync $(FILES)
+
+clean: ## stop the embedded Postgres and remove .venv and .renum
+	-$(BIN)/renum-db db down
+	rm -rf $(VENV) .renum .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+/* 0001 rollback: drop schema private (its objects belong to later migrations, rolled back
+   first) and restore the default EXECUTE for PUBLIC. pgvector stays: other users of the
+   database may rely on it, and on Supabase it is managed from the dashboard. */
+alter default privileges grant execute on functions to public;
+drop schema if exists private;

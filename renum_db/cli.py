@@ -1,0 +1,116 @@
+"""`renum-db`: the project's command line (migrations, the embedded server, the sql/ sources)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from renum_db import migrations, sqlsource
+from renum_db.config import load_settings
+from renum_db.embedded import server_for
+from renum_db.errors import RenumDBError
+
+__all__ = ["main"]
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    target = migrations.resolve_target(settings)
+    where = f"embedded PostgreSQL {settings.pg_version}" if target.embedded else "DATABASE_URL"
+    applied = migrations.apply(target.url, shim=settings.shim, target=args.target)
+    for mid in applied:
+        print(f"applied {mid}")
+    states = migrations.status(target.url)
+    pending = [s.id for s in states if not s.applied]
+    print(f"{len(states) - len(pending)}/{len(states)} migrations applied on {where}")
+    return 0 if not pending or args.target else 1
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    target = migrations.resolve_target()
+    count = None if args.all else args.count
+    for mid in migrations.rollback(target.url, count=count):
+        print(f"rolled back {mid}")
+    return 0
+
+
+def _cmd_status(_: argparse.Namespace) -> int:
+    target = migrations.resolve_target()
+    for state in migrations.status(target.url):
+        print(f"{'applied' if state.applied else 'pending'}  {state.id}")
+    return 0
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if settings.database_url and args.action != "down":
+        print(settings.database_url if args.action == "url" else "using DATABASE_URL; nothing to start")
+        return 0
+    server = server_for(settings.data_dir, settings.pg_version)
+    if args.action == "up":
+        print(f"embedded PostgreSQL {settings.pg_version} running: {server.url()}")
+    elif args.action == "url":
+        print(server.url())
+    else:
+        print("stopped" if server.stop() else "not running")
+    return 0
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    root = migrations.project_root()
+    if args.action == "check":
+        problems = sqlsource.check(root)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print("sql/ sources and migrations agree" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    changed = [str(p) for p in args.files if sqlsource.sync_file(root, p)]
+    print("\n".join(f"updated {c}" for c in changed) or "nothing to update")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="renum-db", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="apply pending migrations (shim first on local targets)")
+    p.add_argument("--target", help="stop after this migration id")
+    p.set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("rollback", help="roll back applied migrations")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--count", type=int, default=1, help="how many (default 1)")
+    g.add_argument("--all", action="store_true", help="roll back every migration")
+    p.set_defaults(func=_cmd_rollback)
+
+    p = sub.add_parser("status", help="list migrations and whether each is applied")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("db", help="the embedded server: up, down, url")
+    p.add_argument("action", choices=["up", "down", "url"])
+    p.set_defaults(func=_cmd_db)
+
+    p = sub.add_parser("sql", help="check or sync the sql/ copies embedded in migrations")
+    p.add_argument("action", choices=["check", "sync"])
+    p.add_argument("files", nargs="*", type=Path, help="migrations to sync (sync only)")
+    p.set_defaults(func=_cmd_sql)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return int(args.func(args))
+    except (RenumDBError, ValueError) as exc:
+        print(f"renum-db: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Connections: a psycopg 3 pool and blocks run as a given user exactly as PostgREST runs a request.
+
+PostgREST serves each request in one transaction in which it sets, transaction-locally, the `role`
+named by the JWT and `request.jwt.claims` (the JWT payload as JSON). `act_as` does the same on any
+connection, so the backend acting for a user goes through the very RLS policies the frontend does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Self
+from uuid import UUID
+
+import psycopg
+from psycopg import Connection
+from psycopg.rows import TupleRow
+from psycopg_pool import ConnectionPool
+
+from renum_db.config import Settings, load_settings
+from renum_db.errors import ConfigurationError, wrap_errors
+
+__all__ = ["API_ROLES", "Database", "act_as", "user_claims"]
+
+# The roles PostgREST switches to; anything else in a `role` claim is refused here, as
+# PostgREST would refuse a role the authenticator cannot become.
+API_ROLES = frozenset({"anon", "authenticated", "service_role"})
+
+
+def user_claims(
+    user_id: UUID | str,
+    *,
+    role: str = "authenticated",
+    email: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JWT payload Supabase issues for a signed-in user (the parts RLS reads)."""
+    claims: dict[str, Any] = {"sub": str(user_id), "role": role, "aud": "authenticated"}
+    if email is not None:
+        claims["email"] = email
+    if extra:
+        claims.update(extra)
+    return claims
+
+
+@contextmanager
+def act_as(conn: Connection[Any], claims: Mapping[str, Any] | None) -> Iterator[Connection[Any]]:
+    """Run the block as PostgREST would for a request carrying `claims` (None means anon).
+
+    Opens a transaction (a savepoint if one is already open), sets `role` and
+    `request.jwt.claims` transaction-locally, and on success restores the previous values so an
+    enclosing transaction continues as its own role. On error everything is rolled back.
+    """
+    role = str((claims or {}).get("role") or "anon")
+    if role not in API_ROLES:
+        raise ConfigurationError(f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})")
+    payload = json.dumps(dict(claims or {}), separators=(",", ":"), default=str)
+    with wrap_errors(), conn.transaction():
+        previous = conn.execute(
+            "select current_setting('role'), coalesce(current_setting('request.jwt.claims', true), '')"
+        ).fetchone()
+        assert previous is not None
+        conn.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+            (role, payload),
+        )
+        yield conn
+        if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            conn.execute(
+                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                previous,
+            )
+
+
+class Database:
+    """A connection pool plus the ways to run work in it."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        if not url:
+            raise ConfigurationError("a database URL is required")
+        self.url = url
+        self._pool: ConnectionPool[Connection[TupleRow]] = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": False},
+            open=False,
+            name="renum_db",
+        )
+        with wrap_errors():
+            self._pool.open(wait=min_size > 0, timeout=30)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Self:
+        """Connect to DATABASE_URL / SUPABASE_DB_URL, or start and use the embedded server."""
+        settings = settings or load_settings()
+        url = settings.database_url
+        if url is None:
+            from renum_db.embedded import server_for
+
+            url = server_for(settings.data_dir, settings.pg_version).url()
+        return cls(url, min_size=settings.pool_min, max_size=settings.pool_max)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection[Any]]:
+        """A pooled connection as the connecting role, committed on success, rolled back on error."""
+        with wrap_errors(), self._pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def as_claims(self, claims: Mapping[str, Any] | None) -> Iterator[Connection[Any]]:
+        """One transaction run as PostgREST would run a request carrying these JWT claims."""
+        with self.connection() as conn, act_as(conn, claims):
+            yield conn
+
+    @contextmanager
+    def as_user(self, user_id: UUID | str, *, email: str | None = None) -> Iterator[Connection[Any]]:
+        """One transaction as the signed-in user `user_id` (role `authenticated`, RLS applies)."""
+        with self.as_claims(user_claims(user_id, email=email)) as conn:
+            yield conn
+
+    @contextmanager
+    def as_service_role(self) -> Iterator[Connection[Any]]:
+        """One transaction as `service_role` (the backend; bypasses RLS, as on Supabase)."""
+        with self.as_claims({"role": "service_role"}) as conn:
+            yield conn
+
+    @contextmanager
+    def as_anon(self) -> Iterator[Connection[Any]]:
+        """One transaction as `anon` (no JWT)."""
+        with self.as_claims(None) as conn:
+            yield conn

@@ -1,0 +1,155 @@
+"""Keep `sql/functions` and `sql/policies` the reviewed source of truth for what migrations run.
+
+yoyo cannot include files and never re-runs an applied migration, so each migration embeds a
+versioned copy of the objects it (re)defines, Sqitch-`rework` style, between marker lines:
+
+    -- >>> sql/functions/private.current_client_id.sql
+    ...exact file content...
+    -- <<< sql/functions/private.current_client_id.sql
+
+    -- >>> sql/policies/tenant_data.sql.j2 table=documents write_role=member
+    ...the template rendered with those parameters...
+    -- <<< sql/policies/tenant_data.sql.j2 table=documents write_role=member
+
+`sync` fills the blocks of a migration you are writing; `check` proves that, for every source
+(file plus parameters), the *latest* migration embedding it matches the file exactly, and that every
+file under sql/functions and sql/policies is embedded somewhere. Older migrations keep the copy they
+were applied with (history is immutable); changing a function means adding a migration that embeds
+the new version, with a rollback that embeds the old one.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+__all__ = ["Block", "check", "parse_blocks", "render", "sync_file"]
+
+_OPEN = re.compile(r"^-- >>> (?P<spec>\S.*?)\s*$")
+_CLOSE = re.compile(r"^-- <<< (?P<spec>\S.*?)\s*$")
+SOURCE_DIRS = ("sql/functions", "sql/policies")
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    spec: str
+    source: str
+    params: tuple[tuple[str, str], ...]
+    body: str
+    start: int  # line index of the opening marker
+    end: int  # line index of the closing marker
+
+
+def _parse_spec(spec: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    parts = shlex.split(spec)
+    source, params = parts[0], []
+    for part in parts[1:]:
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ValueError(f"bad parameter {part!r} in include marker {spec!r}")
+        params.append((key, value))
+    return source, tuple(params)
+
+
+def parse_blocks(text: str, *, where: str = "<text>") -> list[Block]:
+    lines = text.split("\n")
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        m = _OPEN.match(lines[i])
+        if not m:
+            if _CLOSE.match(lines[i]):
+                raise ValueError(f"{where}:{i + 1}: closing marker without an opening one")
+            i += 1
+            continue
+        spec = m.group("spec")
+        for j in range(i + 1, len(lines)):
+            if _OPEN.match(lines[j]):
+                raise ValueError(f"{where}:{j + 1}: nested include marker inside {spec!r}")
+            c = _CLOSE.match(lines[j])
+            if c:
+                if c.group("spec") != spec:
+                    raise ValueError(f"{where}:{j + 1}: marker {c.group('spec')!r} closes {spec!r}")
+                source, params = _parse_spec(spec)
+                body = "\n".join(lines[i + 1 : j])
+                blocks.append(Block(spec, source, params, body, i, j))
+                i = j + 1
+                break
+        else:
+            raise ValueError(f"{where}:{i + 1}: include marker {spec!r} is never closed")
+    return blocks
+
+
+def render(root: Path, source: str, params: tuple[tuple[str, str], ...]) -> str:
+    """The text a block must contain: the file itself, or the jinja2 template rendered."""
+    path = (root / source).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        raise FileNotFoundError(f"include source {source!r} does not exist under {root}")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".j2":
+        env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,  # noqa: S701 - renders SQL identifiers, never HTML
+        )
+        text = env.from_string(text).render(**dict(params))
+    elif params:
+        raise ValueError(f"{source}: parameters are only allowed for .j2 templates")
+    return text.rstrip("\n")
+
+
+def sync_file(root: Path, migration: Path) -> bool:
+    """Rewrite every block of `migration` with the current source; return whether it changed."""
+    text = migration.read_text(encoding="utf-8")
+    blocks = parse_blocks(text, where=str(migration))
+    lines = text.split("\n")
+    for block in reversed(blocks):
+        body = render(root, block.source, block.params).split("\n")
+        lines[block.start + 1 : block.end] = body
+    new = "\n".join(lines)
+    if new != text:
+        migration.write_text(new, encoding="utf-8")
+        return True
+    return False
+
+
+def check(root: Path, migrations_dir: Path | None = None) -> list[str]:
+    """Return problems; empty means migrations and sql/ sources agree."""
+    migrations_dir = migrations_dir or root / "migrations"
+    problems: list[str] = []
+    latest: dict[str, tuple[Path, Block]] = {}
+    used_sources: set[str] = set()
+    for path in sorted(migrations_dir.glob("*.sql")):
+        if path.name.endswith(".rollback.sql"):
+            continue
+        try:
+            blocks = parse_blocks(path.read_text(encoding="utf-8"), where=str(path))
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        for block in blocks:
+            latest[block.spec] = (path, block)
+            used_sources.add(block.source)
+    for spec, (path, block) in sorted(latest.items()):
+        try:
+            expected = render(root, block.source, block.params)
+        except (FileNotFoundError, ValueError, jinja2.TemplateError) as exc:
+            problems.append(f"{path.name}: {spec}: {exc}")
+            continue
+        if block.body != expected:
+            problems.append(
+                f"{path.name}: embedded copy of {spec} differs from the source; add a migration "
+                "that embeds the new version (or run `renum-db sql sync` on an unapplied one)"
+            )
+    for folder in SOURCE_DIRS:
+        for source in sorted((root / folder).glob("*.sql*")):
+            rel = source.relative_to(root).as_posix()
+            if rel not in used_sources:
+                problems.append(f"{rel} is not embedded in any migration")
+    return problems

@@ -1,0 +1,84 @@
+/* why
+   Every Supabase project ships with the PostgREST/API roles and the service
+   admin roles already in place (supabase/postgres
+   migrations/db/init-scripts/00000000000000-initial-schema.sql, -01-auth-schema.sql,
+   -02-storage-schema.sql, and migrations/db/migrations/20230529180330_alter_api_roles_for_inherit.sql):
+     anon, authenticated   nologin, INHERIT (noinherit at creation, switched to
+                           inherit by 20230529180330 / supabase/postgres PR #651)
+     service_role          nologin, INHERIT, bypassrls
+     authenticator         login, noinherit, member of the three API roles
+     supabase_auth_admin, supabase_storage_admin
+                           owners of the auth and storage objects
+   plus usage on schema public and default privileges that fully grant every
+   new table, sequence and function in public to anon, authenticated and
+   service_role. That is why projects must rely on RLS and explicit revokes.
+
+   Our migrations assume all of this. A plain local PostgreSQL has none of it,
+   so this shim recreates it, only where missing: an existing role is never
+   altered, and on a real Supabase database the file changes nothing.
+   Idempotent: safe to apply any number of times, as superuser postgres.
+*/
+
+do $$
+begin
+  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'anon') then
+    create role anon nologin inherit;
+    comment on role anon is 'Supabase API role for unauthenticated requests (recreated locally by the renum-db shim).';
+  end if;
+
+  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'authenticated') then
+    create role authenticated nologin inherit;
+    comment on role authenticated is 'Supabase API role for requests with a user JWT (recreated locally by the renum-db shim).';
+  end if;
+
+  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'service_role') then
+    create role service_role nologin inherit bypassrls;
+    comment on role service_role is 'Supabase API role for the service key; bypasses RLS (recreated locally by the renum-db shim).';
+  end if;
+
+  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'authenticator') then
+    -- login but no password: it only exists so that membership and
+    -- "set role" behave as on Supabase; nothing connects as it locally.
+    create role authenticator login noinherit;
+    comment on role authenticator is 'Supabase PostgREST login role; switches to anon/authenticated/service_role (recreated locally by the renum-db shim).';
+  end if;
+
+  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'supabase_auth_admin') then
+    create role supabase_auth_admin nologin noinherit;
+    comment on role supabase_auth_admin is 'Supabase Auth (GoTrue) admin; owns the auth schema objects (recreated locally by the renum-db shim, without login).';
+  end if;
+
+  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'supabase_storage_admin') then
+    create role supabase_storage_admin nologin noinherit;
+    comment on role supabase_storage_admin is 'Supabase Storage admin; owns the storage schema objects (recreated locally by the renum-db shim, without login).';
+  end if;
+end
+$$;
+
+-- authenticator switches into the API roles: grant membership only where it
+-- is missing (a repeated grant would only raise a notice on PostgreSQL 16+).
+do $$
+declare
+  api_role text;
+begin
+  foreach api_role in array array['anon', 'authenticated', 'service_role'] loop
+    if not exists (
+      select 1
+      from pg_catalog.pg_auth_members m
+      where m.roleid = (select oid from pg_catalog.pg_roles where rolname = api_role)
+        and m.member = (select oid from pg_catalog.pg_roles where rolname = 'authenticator')
+    ) then
+      execute pg_catalog.format('grant %I to authenticator', api_role);
+    end if;
+  end loop;
+end
+$$;
+
+-- Supabase's privileges on schema public.
+grant usage on schema public to anon, authenticated, service_role;
+
+-- Supabase's default privileges for objects the migrating role (postgres)
+-- creates in public: everything is granted to the API roles, RLS guards rows.
+alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
