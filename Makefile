@@ -5,9 +5,11 @@ BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed-stamp
 PG_VERSIONS ?= 16 18
 PYTEST_ARGS ?=
+ROLLBACKS   := $(wildcard migrations/*.rollback.sql)
+FORWARD     := $(filter-out $(ROLLBACKS),$(wildcard migrations/*.sql))
 
 .DEFAULT_GOAL := help
-.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 lint sql-check sql-sync bench clean
+.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 lint lint-sql sql-check sql-sync bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,8 +61,17 @@ lint: $(STAMP) ## ruff, mypy --strict, squawk over migrations/, sql/ sources che
 	$(BIN)/ruff check renum_db tests
 	$(BIN)/ruff format --check renum_db tests
 	$(BIN)/mypy
-	$(BIN)/squawk --config .squawk.toml migrations/*.sql
+	@$(MAKE) --no-print-directory lint-sql
 	$(BIN)/renum-db sql check
+
+# Rollbacks drop what their migration created, by definition: the ban-drop-* rules do not apply.
+lint-sql: $(STAMP) ## squawk over migrations/ (transactional, non-transactional, rollbacks)
+	$(BIN)/squawk -c .squawk.toml $$(grep -L -e '-- transactional: false' $(FORWARD))
+	$(BIN)/squawk -c .squawk.toml --no-assume-in-transaction $$(grep -l -e '-- transactional: false' $(FORWARD))
+	$(BIN)/squawk -c .squawk.toml --exclude=ban-drop-table,ban-drop-function,ban-drop-schema \
+	  $$(grep -L -e '-- transactional: false' $(ROLLBACKS))
+	$(BIN)/squawk -c .squawk.toml --no-assume-in-transaction --exclude=ban-drop-table,ban-drop-function,ban-drop-schema \
+	  $$(grep -l -e '-- transactional: false' $(ROLLBACKS))
 
 sql-check: $(STAMP) ## check that migrations embed the current sql/ sources
 	$(BIN)/renum-db sql check

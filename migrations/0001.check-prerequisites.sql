@@ -1,13 +1,17 @@
-/* 0001 check-prerequisites
-   what: verify that the target has what every Supabase project provides (the API roles, the
-   auth/extensions/storage schemas, auth.uid()/role()/email()/jwt(), auth.users, the
-   supabase_realtime publication, pgvector), enable pgvector in schema extensions if it is only
-   available, and create the unexposed schema `private` for helpers.
-   why: the chain must run unchanged on Supabase and on a plain Postgres prepared by the local
-   shim (sql/supabase/, applied by `make migrate` before this chain, never part of it). Failing
-   here, with a message that names every missing piece, beats failing halfway through 0002.
-   SQLSTATE RNP01 = prerequisite missing. */
 -- depends:
+--
+-- 0001 check-prerequisites
+-- what: verify that the target has what every Supabase project provides (the API roles, the
+-- auth/extensions/storage schemas, auth.uid()/role()/email()/jwt(), auth.users, the
+-- supabase_realtime publication, pgvector), enable pgvector in schema extensions if it is only
+-- available, and create the unexposed schema `private` for helpers.
+-- why: the chain must run unchanged on Supabase and on a plain Postgres prepared by the local
+-- shim (sql/supabase/, applied by `make migrate` before this chain, never part of it). Failing
+-- here, with a message that names every missing piece, beats failing halfway through 0002.
+-- SQLSTATE RNP01 = prerequisite missing.
+
+set local lock_timeout = '10s';
+set local statement_timeout = '5min';
 
 do $$
 declare

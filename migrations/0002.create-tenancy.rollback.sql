@@ -1,5 +1,7 @@
-/* 0002 rollback: drop the auth.users triggers, the tables (policies and table triggers go with
-   them) and the helper functions. */
+-- 0002 rollback: drop the auth.users triggers, the tables (policies and table triggers go with
+-- them) and the helper functions.
+set local lock_timeout = '10s';
+set local statement_timeout = '5min';
 drop trigger if exists auth_users_sync_profile_update on auth.users;
 drop trigger if exists auth_users_sync_profile_insert on auth.users;
 drop table if exists public.users;

@@ -1,10 +1,14 @@
-/* 0002 create-tenancy
-   what: public.clients (the tenants) and public.users (profiles of auth.users, each in at most
-   one client with a role viewer | member | admin), the tenant helper used by every policy, the
-   shared trigger functions, and the auth.users trigger that creates profiles.
-   why: tenant resolution must come from the database (a user's profile), not from the JWT
-   subject: seed 000 compared client_id with auth.uid(), a tenant with a user. */
 -- depends: 0001.check-prerequisites
+--
+-- 0002 create-tenancy
+-- what: public.clients (the tenants) and public.users (profiles of auth.users, each in at most
+-- one client with a role viewer | member | admin), the tenant helper used by every policy, the
+-- shared trigger functions, and the auth.users trigger that creates profiles.
+-- why: tenant resolution must come from the database (a user's profile), not from the JWT
+-- subject: seed 000 compared client_id with auth.uid(), a tenant with a user.
+
+set local lock_timeout = '10s';
+set local statement_timeout = '5min';
 
 create table public.clients (
   id uuid primary key default gen_random_uuid(),

@@ -3,7 +3,8 @@
    numbered 1, 2, 3... per document, with the caller (auth.uid(), null for the backend), the
    columns that changed and a snapshot of the row. Version numbers cannot collide: update and
    delete hold the document's row lock, and (document_id, version_number) is unique as a backstop.
-   An update that changes nothing but updated_at records nothing.
+   An update that changes nothing but updated_at records nothing, and deleting a whole client
+   leaves no history behind.
    security definer: API users may read versions but never write them (no grant, no policy);
    this function writes exactly one row per changed document, owned by that document's tenant. */
 create or replace function private.tg_documents__record_version()
@@ -18,6 +19,12 @@ declare
   changed text;
   next_version integer;
 begin
+  -- A document deleted because its whole client is being deleted leaves no history: the
+  -- client's versions are being deleted by the same statement.
+  if tg_op = 'DELETE' and not exists (select from public.clients as c where c.id = old.client_id) then
+    return null;
+  end if;
+
   if tg_op = 'UPDATE' then
     select pg_catalog.string_agg(n.key, ', ' order by n.key)
       into changed
