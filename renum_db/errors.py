@@ -28,6 +28,7 @@ __all__ = [
     "ReferenceViolation",
     "RenumDBError",
     "RetryableError",
+    "TenantMoveForbidden",
     "for_sqlstate",
     "translate",
     "wrap_errors",
@@ -110,6 +111,10 @@ class ReferenceViolation(IntegrityError):
     """23503: a foreign key points at a missing row (or at another tenant's row)."""
 
 
+class TenantMoveForbidden(IntegrityError):
+    """RNT01: an update tried to change a row's client_id (rows never move between tenants)."""
+
+
 class RetryableError(RenumDBError):
     """40001 / 40P01 / 55P03: serialization failure, deadlock or lock timeout; retry the unit."""
 
@@ -131,6 +136,7 @@ _EXACT: dict[str, type[RenumDBError]] = {
     "55P03": RetryableError,
     "RNP01": PrerequisiteMissing,
     "RNU01": InvalidTenantMetadata,
+    "RNT01": TenantMoveForbidden,
 }
 
 _CLASS: dict[str, type[RenumDBError]] = {

@@ -12,8 +12,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -105,10 +108,17 @@ def _prepare(url: str, shim: ShimMode, root: Path) -> None:
         conn.execute(f"revoke all on schema {MIGRATIONS_SCHEMA} from public")  # type: ignore[arg-type]
 
 
-def _backend_and_migrations(url: str, root: Path) -> tuple[object, object]:
+@contextmanager
+def _yoyo(url: str, root: Path) -> Iterator[tuple[Any, Any]]:
+    """A yoyo backend (closed afterwards, so the database can serve as a template) and the chain."""
     from yoyo import get_backend, read_migrations
 
-    return get_backend(_yoyo_url(url)), read_migrations(str(root / "migrations"))
+    with wrap_errors():
+        backend = get_backend(_yoyo_url(url))
+    try:
+        yield backend, read_migrations(str(root / "migrations"))
+    finally:
+        backend.connection.close()
 
 
 def apply(
@@ -117,15 +127,14 @@ def apply(
     """Apply pending migrations (up to and including `target`, if given); return their ids."""
     root = root or project_root()
     _prepare(url, shim, root)
-    backend, migrations = _backend_and_migrations(url, root)
-    with wrap_errors(), backend.lock():  # type: ignore[attr-defined]
-        pending = backend.to_apply(migrations)  # type: ignore[attr-defined]
+    with _yoyo(url, root) as (backend, chain), wrap_errors(), backend.lock():
+        pending = backend.to_apply(chain)
         if target is not None:
             ids = [m.id for m in pending]
             if target not in ids:
                 return []
             pending = pending[: ids.index(target) + 1]
-        backend.apply_migrations(pending)  # type: ignore[attr-defined]
+        backend.apply_migrations(pending)
         return [m.id for m in pending]
 
 
@@ -133,21 +142,16 @@ def rollback(url: str, *, count: int | None = 1, root: Path | None = None) -> li
     """Roll back the last `count` applied migrations (all of them if None); return their ids."""
     root = root or project_root()
     _prepare(url, "never", root)
-    backend, migrations = _backend_and_migrations(url, root)
-    with wrap_errors(), backend.lock():  # type: ignore[attr-defined]
-        applied = backend.to_rollback(migrations)  # type: ignore[attr-defined]
+    with _yoyo(url, root) as (backend, chain), wrap_errors(), backend.lock():
+        applied = backend.to_rollback(chain)
         if count is not None:
             applied = applied[:count]
-        backend.rollback_migrations(applied)  # type: ignore[attr-defined]
+        backend.rollback_migrations(applied)
         return [m.id for m in applied]
 
 
 def status(url: str, *, root: Path | None = None) -> list[MigrationState]:
     root = root or project_root()
     _prepare(url, "never", root)
-    backend, migrations = _backend_and_migrations(url, root)
-    with wrap_errors():
-        return [
-            MigrationState(m.id, bool(backend.is_applied(m)))  # type: ignore[attr-defined]
-            for m in migrations  # type: ignore[attr-defined]
-        ]
+    with _yoyo(url, root) as (backend, chain), wrap_errors():
+        return [MigrationState(m.id, bool(backend.is_applied(m))) for m in chain]

@@ -1,0 +1,77 @@
+"""Test harness: one embedded PostgreSQL per run (the version from RENUM_PG_VERSION), a template
+database built once by the real migration command, and a fresh copy of it per test module.
+Tests that write use the `conn` fixture: one transaction, always rolled back."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from renum_db import migrations
+from renum_db.embedded import EmbeddedServer, server_for
+from tests.support import World, create_database, drop_database, seed_world, url_for
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_VERSION = int(os.environ.get("RENUM_PG_VERSION", "16"))
+TEMPLATE = "renum_template"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[EmbeddedServer]:
+    data_dir = Path(os.environ.get("RENUM_TEST_DATA_DIR") or ROOT / ".renum")
+    server = server_for(data_dir, PG_VERSION, name="test-pg", ephemeral=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_url(pg_server: EmbeddedServer) -> str:
+    return pg_server.url("postgres")
+
+
+@pytest.fixture(scope="session")
+def template_url(admin_url: str) -> str:
+    """The template: an empty database migrated by the real command (shim first)."""
+    url = create_database(admin_url, TEMPLATE)
+    migrations.apply(url, shim="always")
+    return url
+
+
+@pytest.fixture(scope="module")
+def db_url(admin_url: str, template_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh copy of the migrated template for this module."""
+    name = f"t_{request.module.__name__.rsplit('.', 1)[-1]}_{uuid.uuid4().hex[:8]}"[:63]
+    url = create_database(admin_url, name, template=TEMPLATE)
+    yield url
+    drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def world(db_url: str) -> World:
+    return seed_world(db_url)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection as the superuser inside one transaction that is always rolled back."""
+    with psycopg.connect(db_url) as c, c.transaction(force_rollback=True):
+        yield c
+
+
+@pytest.fixture
+def scratch_url(admin_url: str) -> Iterator[str]:
+    """An empty, unmigrated database for migration tests."""
+    name = f"scratch_{uuid.uuid4().hex[:8]}"
+    url = create_database(admin_url, name)
+    yield url
+    drop_database(admin_url, name)
+
+
+__all__ = ["url_for"]

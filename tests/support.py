@@ -1,0 +1,229 @@
+"""Shared test helpers: URLs, databases copied from the template, the seeded world, outcomes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from renum_db.db import act_as, user_claims
+from renum_db.errors import RenumDBError
+
+
+def url_for(base_url: str, dbname: str) -> str:
+    """`base_url` with its database replaced (the embedded URL puts the socket in the query)."""
+    head, sep, query = base_url.partition("?")
+    prefix = head.rsplit("/", 1)[0]
+    return f"{prefix}/{dbname}{sep}{query}"
+
+
+def create_database(admin_url: str, name: str, *, template: str | None = None) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        if template:
+            conn.execute(
+                sql.SQL("create database {} template {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        else:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return url_for(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+ACTORS = ("anon", "other", "viewer", "member", "admin", "service")
+
+
+@dataclass
+class Tenant:
+    client_id: uuid.UUID
+    users: dict[str, uuid.UUID] = field(default_factory=dict)  # role -> user id
+    rows: dict[str, list[uuid.UUID]] = field(default_factory=dict)  # table -> ids
+
+
+@dataclass
+class World:
+    """Two active tenants (A and B) with one user per role each, rows in every table, plus a
+    user with no client and an auth user whose profile was removed (for service inserts)."""
+
+    a: Tenant
+    b: Tenant
+    no_client_user: uuid.UUID
+    orphan_auth_user: uuid.UUID
+
+    def claims(self, actor: str) -> dict[str, Any] | None:
+        if actor == "anon":
+            return None
+        if actor == "service":
+            return {"role": "service_role"}
+        if actor == "other":
+            return user_claims(self.b.users["admin"])
+        if actor == "nobody":
+            return user_claims(self.no_client_user)
+        return user_claims(self.a.users[actor])
+
+
+def add_auth_user(
+    conn: psycopg.Connection[Any],
+    *,
+    email: str,
+    client_id: uuid.UUID | None = None,
+    role: str | None = None,
+) -> uuid.UUID:
+    """Insert an auth.users row as GoTrue would; the trigger creates the profile."""
+    user_id = uuid.uuid4()
+    meta: dict[str, Any] = {"provider": "email", "providers": ["email"]}
+    if client_id is not None:
+        meta["client_id"] = str(client_id)
+    if role is not None:
+        meta["role"] = role
+    conn.execute(
+        """
+        insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data,
+                                raw_user_meta_data, created_at, updated_at)
+        values ('00000000-0000-0000-0000-000000000000', %s, 'authenticated', 'authenticated',
+                %s, %s, '{}'::jsonb, now(), now())
+        """,
+        (user_id, email, json.dumps(meta)),
+    )
+    return user_id
+
+
+def _seed_tenant(conn: psycopg.Connection[Any], label: str) -> Tenant:
+    row = conn.execute(
+        "insert into public.clients (name) values (%s) returning id", (f"Tenant {label}",)
+    ).fetchone()
+    assert row is not None
+    t = Tenant(client_id=row[0])
+    for role in ("viewer", "member", "admin"):
+        t.users[role] = add_auth_user(
+            conn, email=f"{role}@{label.lower()}.example", client_id=t.client_id, role=role
+        )
+    c = t.client_id
+
+    def one(query: str, params: tuple[Any, ...]) -> uuid.UUID:
+        r = conn.execute(query, params).fetchone()
+        assert r is not None
+        return uuid.UUID(str(r[0]))
+
+    t.rows["clients"] = [c]
+    t.rows["users"] = list(t.users.values())
+    kbs = [
+        one("insert into public.knowledge_bases (client_id, name) values (%s, %s) returning id",
+            (c, f"kb{i}"))
+        for i in range(2)
+    ]
+    cols = [
+        one("insert into public.knowledge_collections (client_id, knowledge_base_id, name) "
+            "values (%s, %s, %s) returning id", (c, kb, "col"))
+        for kb in kbs
+    ]
+    docs = [
+        one("insert into public.documents (client_id, collection_id, name) "
+            "values (%s, %s, %s) returning id", (c, col, f"doc {i}"))
+        for i, col in enumerate(cols)
+    ]
+    chunks = [
+        one("insert into public.document_chunks (client_id, document_id, content, chunk_index) "
+            "values (%s, %s, %s, %s) returning id", (c, doc, f"text {i}", i))
+        for i, doc in enumerate(docs)
+    ]
+    agents = [
+        one("insert into public.agents (client_id, name) values (%s, %s) returning id",
+            (c, f"agent {i}"))
+        for i in range(2)
+    ]
+    execs = [
+        one("insert into public.agent_executions (client_id, agent_id, user_id) "
+            "values (%s, %s, %s) returning id", (c, agent, t.users["member"]))
+        for agent in agents
+    ]
+    stats = [
+        one("insert into public.document_usage_stats (client_id, document_id, chunk_id, agent_id, "
+            "last_execution_id) values (%s, %s, %s, %s, %s) returning id",
+            (c, docs[i], chunks[i], agents[i], execs[i]))
+        for i in range(2)
+    ]
+    creds = [
+        one("insert into public.api_credentials (client_id, service_name, encrypted_value) "
+            "values (%s, %s, %s) returning id", (c, f"service{i}", "gAAAA-ciphertext"))
+        for i in range(2)
+    ]
+    invs = [
+        one("insert into public.investigations (client_id, user_id, query, data_source) "
+            "values (%s, %s, %s, %s) returning id", (c, uid, "q", "contracts"))
+        for uid in t.users.values()
+    ]
+    versions = [
+        uuid.UUID(str(r[0]))
+        for r in conn.execute(
+            "select id from public.document_versions where client_id = %s", (c,)
+        ).fetchall()
+    ]
+    t.rows.update(
+        knowledge_bases=kbs,
+        knowledge_collections=cols,
+        documents=docs,
+        document_chunks=chunks,
+        agents=agents,
+        agent_executions=execs,
+        document_usage_stats=stats,
+        api_credentials=creds,
+        investigations=invs,
+        document_versions=versions,
+    )
+    return t
+
+
+def seed_world(url: str) -> World:
+    """Seed as the superuser (RLS does not apply) and commit."""
+    with psycopg.connect(url) as conn:
+        a = _seed_tenant(conn, "A")
+        b = _seed_tenant(conn, "B")
+        nobody = add_auth_user(conn, email="nobody@example.com")
+        orphan = add_auth_user(conn, email="orphan@example.com")
+        conn.execute("delete from public.users where id = %s", (orphan,))
+        conn.commit()
+    return World(a=a, b=b, no_client_user=nobody, orphan_auth_user=orphan)
+
+
+@dataclass(frozen=True)
+class Denied:
+    """An expected 42501: `kind` is 'privilege' (no GRANT) or 'rls' (policy check failed)."""
+
+    kind: str
+
+    def __repr__(self) -> str:
+        return f"Denied({self.kind})"
+
+
+PRIVILEGE = Denied("privilege")
+RLS = Denied("rls")
+
+
+def classify(exc: RenumDBError) -> Denied | str:
+    if exc.sqlstate == "42501":
+        text = str(exc)
+        if "row-level security" in text:
+            return RLS
+        if "permission denied" in text:
+            return PRIVILEGE
+    return f"{exc.sqlstate}: {exc}"
+
+
+@contextmanager
+def acting(conn: psycopg.Connection[Any], claims: dict[str, Any] | None) -> Iterator[None]:
+    """A PostgREST-like request inside the test's transaction (a savepoint)."""
+    with act_as(conn, claims):
+        yield
