@@ -19,7 +19,7 @@ from tests.support import World, create_database, drop_database, seed_world, url
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_VERSION = int(os.environ.get("RENUM_PG_VERSION", "16"))
-TEMPLATE = "renum_template"
+TEMPLATE = f"renum_template_{os.getpid()}"  # per run: concurrent runs never collide
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +37,12 @@ def admin_url(pg_server: EmbeddedServer) -> str:
 
 
 @pytest.fixture(scope="session")
-def template_url(admin_url: str) -> str:
+def template_url(admin_url: str) -> Iterator[str]:
     """The template: an empty database migrated by the real command (shim first)."""
     url = create_database(admin_url, TEMPLATE)
     migrations.apply(url, shim="always")
-    return url
+    yield url
+    drop_database(admin_url, TEMPLATE)
 
 
 @pytest.fixture(scope="module")
