@@ -9,7 +9,7 @@ ROLLBACKS   := $(wildcard migrations/*.rollback.sql)
 FORWARD     := $(filter-out $(ROLLBACKS),$(wildcard migrations/*.sql))
 
 .DEFAULT_GOAL := help
-.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 lint lint-sql sql-check sql-sync bench clean
+.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 lint lint-sql sql-check sql-sync clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
