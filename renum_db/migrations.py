@@ -81,7 +81,7 @@ def _yoyo_url(url: str) -> str:
     return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, urlencode(query), ""))
 
 
-def shim_needed(conn: psycopg.Connection[object], mode: ShimMode) -> bool:
+def shim_needed(conn: psycopg.Connection[Any], mode: ShimMode) -> bool:
     if mode != "auto":
         return mode == "always"
     row = conn.execute("select exists (select from pg_roles where rolname = 'supabase_admin')")
@@ -89,13 +89,13 @@ def shim_needed(conn: psycopg.Connection[object], mode: ShimMode) -> bool:
     return not (found and found[0])
 
 
-def apply_shim(conn: psycopg.Connection[object], root: Path | None = None) -> list[str]:
+def apply_shim(conn: psycopg.Connection[Any], root: Path | None = None) -> list[str]:
     """Apply sql/supabase/*.sql in order, each file in its own transaction. Idempotent."""
     root = root or project_root()
     applied = []
     for path in sorted((root / "sql" / "supabase").glob("*.sql")):
         with conn.transaction():
-            conn.execute(path.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+            conn.execute(path.read_text(encoding="utf-8"))
         applied.append(path.name)
     return applied
 
@@ -104,8 +104,8 @@ def _prepare(url: str, shim: ShimMode, root: Path) -> None:
     with wrap_errors(), psycopg.connect(url, autocommit=True) as conn:
         if shim_needed(conn, shim):
             log.info("applying the local Supabase shim: %s", ", ".join(apply_shim(conn, root)))
-        conn.execute(f"create schema if not exists {MIGRATIONS_SCHEMA}")  # type: ignore[arg-type]
-        conn.execute(f"revoke all on schema {MIGRATIONS_SCHEMA} from public")  # type: ignore[arg-type]
+        conn.execute(f"create schema if not exists {MIGRATIONS_SCHEMA}")
+        conn.execute(f"revoke all on schema {MIGRATIONS_SCHEMA} from public")
 
 
 @contextmanager

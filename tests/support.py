@@ -25,7 +25,9 @@ def url_for(base_url: str, dbname: str) -> str:
 
 def create_database(admin_url: str, name: str, *, template: str | None = None) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
         if template:
             conn.execute(
                 sql.SQL("create database {} template {}").format(
@@ -39,7 +41,9 @@ def create_database(admin_url: str, name: str, *, template: str | None = None) -
 
 def drop_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
 
 
 ACTORS = ("anon", "other", "viewer", "member", "admin", "service")
@@ -120,49 +124,73 @@ def _seed_tenant(conn: psycopg.Connection[Any], label: str) -> Tenant:
     t.rows["clients"] = [c]
     t.rows["users"] = list(t.users.values())
     kbs = [
-        one("insert into public.knowledge_bases (client_id, name) values (%s, %s) returning id",
-            (c, f"kb{i}"))
+        one(
+            "insert into public.knowledge_bases (client_id, name) values (%s, %s) returning id",
+            (c, f"kb{i}"),
+        )
         for i in range(2)
     ]
     cols = [
-        one("insert into public.knowledge_collections (client_id, knowledge_base_id, name) "
-            "values (%s, %s, %s) returning id", (c, kb, "col"))
+        one(
+            "insert into public.knowledge_collections (client_id, knowledge_base_id, name) "
+            "values (%s, %s, %s) returning id",
+            (c, kb, "col"),
+        )
         for kb in kbs
     ]
     docs = [
-        one("insert into public.documents (client_id, collection_id, name) "
-            "values (%s, %s, %s) returning id", (c, col, f"doc {i}"))
+        one(
+            "insert into public.documents (client_id, collection_id, name) "
+            "values (%s, %s, %s) returning id",
+            (c, col, f"doc {i}"),
+        )
         for i, col in enumerate(cols)
     ]
     chunks = [
-        one("insert into public.document_chunks (client_id, document_id, content, chunk_index) "
-            "values (%s, %s, %s, %s) returning id", (c, doc, f"text {i}", i))
+        one(
+            "insert into public.document_chunks (client_id, document_id, content, chunk_index) "
+            "values (%s, %s, %s, %s) returning id",
+            (c, doc, f"text {i}", i),
+        )
         for i, doc in enumerate(docs)
     ]
     agents = [
-        one("insert into public.agents (client_id, name) values (%s, %s) returning id",
-            (c, f"agent {i}"))
+        one(
+            "insert into public.agents (client_id, name) values (%s, %s) returning id",
+            (c, f"agent {i}"),
+        )
         for i in range(2)
     ]
     execs = [
-        one("insert into public.agent_executions (client_id, agent_id, user_id) "
-            "values (%s, %s, %s) returning id", (c, agent, t.users["member"]))
+        one(
+            "insert into public.agent_executions (client_id, agent_id, user_id) "
+            "values (%s, %s, %s) returning id",
+            (c, agent, t.users["member"]),
+        )
         for agent in agents
     ]
     stats = [
-        one("insert into public.document_usage_stats (client_id, document_id, chunk_id, agent_id, "
+        one(
+            "insert into public.document_usage_stats (client_id, document_id, chunk_id, agent_id, "
             "last_execution_id) values (%s, %s, %s, %s, %s) returning id",
-            (c, docs[i], chunks[i], agents[i], execs[i]))
+            (c, docs[i], chunks[i], agents[i], execs[i]),
+        )
         for i in range(2)
     ]
     creds = [
-        one("insert into public.api_credentials (client_id, service_name, encrypted_value) "
-            "values (%s, %s, %s) returning id", (c, f"service{i}", "gAAAA-ciphertext"))
+        one(
+            "insert into public.api_credentials (client_id, service_name, encrypted_value) "
+            "values (%s, %s, %s) returning id",
+            (c, f"service{i}", "gAAAA-ciphertext"),
+        )
         for i in range(2)
     ]
     invs = [
-        one("insert into public.investigations (client_id, user_id, query, data_source) "
-            "values (%s, %s, %s, %s) returning id", (c, uid, "q", "contracts"))
+        one(
+            "insert into public.investigations (client_id, user_id, query, data_source) "
+            "values (%s, %s, %s, %s) returning id",
+            (c, uid, "q", "contracts"),
+        )
         for uid in t.users.values()
     ]
     versions = [

@@ -29,7 +29,11 @@ def _insert(conn: psycopg.Connection[Any], table: str, values: dict[str, Any]) -
 
 @pytest.mark.parametrize(("table", "fk", "parent", "extra"), CHILDREN, ids=[c[0] for c in CHILDREN])
 def test_service_role_cannot_attach_a_child_to_another_tenants_parent(
-    conn: psycopg.Connection[Any], world: World, table: str, fk: str, parent: str,
+    conn: psycopg.Connection[Any],
+    world: World,
+    table: str,
+    fk: str,
+    parent: str,
     extra: dict[str, Any],
 ) -> None:
     values = {"client_id": world.a.client_id, fk: world.b.rows[parent][0], **extra}
@@ -40,7 +44,11 @@ def test_service_role_cannot_attach_a_child_to_another_tenants_parent(
 
 @pytest.mark.parametrize(("table", "fk", "parent", "extra"), CHILDREN, ids=[c[0] for c in CHILDREN])
 def test_member_cannot_attach_a_child_to_another_tenants_parent(
-    conn: psycopg.Connection[Any], world: World, table: str, fk: str, parent: str,
+    conn: psycopg.Connection[Any],
+    world: World,
+    table: str,
+    fk: str,
+    parent: str,
     extra: dict[str, Any],
 ) -> None:
     # Own client_id passes RLS; the parent of tenant B fails the composite foreign key.
@@ -52,8 +60,9 @@ def test_member_cannot_attach_a_child_to_another_tenants_parent(
 def test_member_cannot_write_a_row_into_another_tenant(
     conn: psycopg.Connection[Any], world: World
 ) -> None:
-    with pytest.raises(PermissionDenied, match="row-level security"), acting(
-        conn, world.claims("member")
+    with (
+        pytest.raises(PermissionDenied, match="row-level security"),
+        acting(conn, world.claims("member")),
     ):
         _insert(conn, "knowledge_bases", {"client_id": world.b.client_id, "name": "intruder"})
 
@@ -61,8 +70,9 @@ def test_member_cannot_write_a_row_into_another_tenant(
 def test_member_cannot_move_a_row_to_another_tenant(
     conn: psycopg.Connection[Any], world: World
 ) -> None:
-    with pytest.raises(PermissionDenied, match="permission denied"), acting(
-        conn, world.claims("admin")
+    with (
+        pytest.raises(PermissionDenied, match="permission denied"),
+        acting(conn, world.claims("admin")),
     ):
         conn.execute(
             "update public.knowledge_bases set client_id = %s where id = %s",
@@ -88,8 +98,11 @@ def test_service_role_cannot_start_an_execution_for_a_user_of_another_tenant(
         _insert(
             conn,
             "agent_executions",
-            {"client_id": world.a.client_id, "agent_id": world.a.rows["agents"][0],
-             "user_id": world.b.users["member"]},
+            {
+                "client_id": world.a.client_id,
+                "agent_id": world.a.rows["agents"][0],
+                "user_id": world.b.users["member"],
+            },
         )
 
 
@@ -100,8 +113,12 @@ def test_usage_stats_cannot_mix_a_chunk_of_one_tenant_with_an_agent_of_another(
         _insert(
             conn,
             "document_usage_stats",
-            {"client_id": world.a.client_id, "document_id": world.a.rows["documents"][0],
-             "chunk_id": world.a.rows["document_chunks"][0], "agent_id": world.b.rows["agents"][0]},
+            {
+                "client_id": world.a.client_id,
+                "document_id": world.a.rows["documents"][0],
+                "chunk_id": world.a.rows["document_chunks"][0],
+                "agent_id": world.b.rows["agents"][0],
+            },
         )
 
 
@@ -112,8 +129,12 @@ def test_an_investigation_belongs_to_its_owners_client(
         _insert(
             conn,
             "investigations",
-            {"client_id": world.a.client_id, "user_id": world.b.users["viewer"],
-             "query": "q", "data_source": "contracts"},
+            {
+                "client_id": world.a.client_id,
+                "user_id": world.b.users["viewer"],
+                "query": "q",
+                "data_source": "contracts",
+            },
         )
 
 
@@ -125,8 +146,8 @@ def test_deleting_a_client_removes_all_its_data_and_nothing_else(
     tables = [t for t in world.a.rows if t not in ("clients", "users")]
     for table in tables:
         row = conn.execute(
-            f"select count(*) filter (where client_id = %s), count(*) filter (where client_id = %s) "
-            f"from public.{table}",
+            f"select count(*) filter (where client_id = %s),"
+            f" count(*) filter (where client_id = %s) from public.{table}",
             (world.a.client_id, world.b.client_id),
         ).fetchone()
         assert row is not None

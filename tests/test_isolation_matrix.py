@@ -104,27 +104,45 @@ def insert_values(table: str, w: World, actor: str) -> dict[str, Any]:
     a = w.a
     c = a.client_id
     service = actor == "service"
-    values: dict[str, Any] = {
+    by_table: dict[str, dict[str, Any]] = {
         "clients": {"name": "New tenant"},
         "users": {"id": w.orphan_auth_user, "client_id": c, "role": "viewer"},
         "knowledge_bases": {"client_id": c, "name": f"kb-{uuid.uuid4()}"},
         "knowledge_collections": {
-            "client_id": c, "knowledge_base_id": a.rows["knowledge_bases"][0], "name": "new",
+            "client_id": c,
+            "knowledge_base_id": a.rows["knowledge_bases"][0],
+            "name": "new",
         },
-        "documents": {"client_id": c, "collection_id": a.rows["knowledge_collections"][0],
-                      "name": "new doc"},
-        "document_chunks": {"client_id": c, "document_id": a.rows["documents"][0],
-                            "content": "new", "chunk_index": 99},
-        "document_versions": {"client_id": c, "document_id": a.rows["documents"][0],
-                              "version_number": 99, "change_type": "updated", "snapshot": "{}"},
-        "document_usage_stats": {"client_id": c, "document_id": a.rows["documents"][1],
-                                 "chunk_id": a.rows["document_chunks"][1],
-                                 "agent_id": a.rows["agents"][0]},
+        "documents": {
+            "client_id": c,
+            "collection_id": a.rows["knowledge_collections"][0],
+            "name": "new doc",
+        },
+        "document_chunks": {
+            "client_id": c,
+            "document_id": a.rows["documents"][0],
+            "content": "new",
+            "chunk_index": 99,
+        },
+        "document_versions": {
+            "client_id": c,
+            "document_id": a.rows["documents"][0],
+            "version_number": 99,
+            "change_type": "updated",
+            "snapshot": "{}",
+        },
+        "document_usage_stats": {
+            "client_id": c,
+            "document_id": a.rows["documents"][1],
+            "chunk_id": a.rows["document_chunks"][1],
+            "agent_id": a.rows["agents"][0],
+        },
         "agents": {"client_id": c, "name": f"agent-{uuid.uuid4()}"},
         "agent_executions": {"client_id": c, "agent_id": a.rows["agents"][0]},
         "api_credentials": {"client_id": c, "service_name": "new", "encrypted_value": "x"},
         "investigations": {"client_id": c, "query": "new", "data_source": "contracts"},
-    }[table]
+    }
+    values = dict(by_table[table])
     if service and table in ("agent_executions", "investigations"):
         values["user_id"] = a.users["member"]
     return values

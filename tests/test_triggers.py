@@ -101,9 +101,7 @@ def test_deleting_the_auth_user_deletes_the_profile(
 # --- roles and tenant status ---------------------------------------------------------------
 
 
-def test_an_admin_cannot_change_their_own_role(
-    conn: psycopg.Connection[Any], world: World
-) -> None:
+def test_an_admin_cannot_change_their_own_role(conn: psycopg.Connection[Any], world: World) -> None:
     with acting(conn, world.claims("admin")):
         changed = conn.execute(
             "update public.users set role = 'viewer' where id = %s", (world.a.users["admin"],)
@@ -124,11 +122,10 @@ def test_an_admin_promotes_a_viewer_of_their_tenant(
         )
 
 
-def test_a_user_cannot_change_their_own_client(
-    conn: psycopg.Connection[Any], world: World
-) -> None:
-    with pytest.raises(PermissionDenied, match="permission denied"), acting(
-        conn, world.claims("admin")
+def test_a_user_cannot_change_their_own_client(conn: psycopg.Connection[Any], world: World) -> None:
+    with (
+        pytest.raises(PermissionDenied, match="permission denied"),
+        acting(conn, world.claims("admin")),
     ):
         conn.execute(
             "update public.users set client_id = %s where id = %s",
@@ -139,7 +136,9 @@ def test_a_user_cannot_change_their_own_client(
 def test_a_suspended_client_gives_its_users_no_access(
     conn: psycopg.Connection[Any], world: World
 ) -> None:
-    conn.execute("update public.clients set status = 'suspended' where id = %s", (world.a.client_id,))
+    conn.execute(
+        "update public.clients set status = 'suspended' where id = %s", (world.a.client_id,)
+    )
     with acting(conn, world.claims("admin")):
         assert conn.execute("select id from public.knowledge_bases").fetchall() == []
         assert conn.execute("select id from public.clients").fetchall() == []
@@ -149,7 +148,9 @@ def test_client_id_defaults_to_the_callers_tenant(
     conn: psycopg.Connection[Any], world: World
 ) -> None:
     with acting(conn, world.claims("member")):
-        kb = _one(conn, "insert into public.knowledge_bases (name) values ('d') returning client_id")
+        kb = _one(
+            conn, "insert into public.knowledge_bases (name) values ('d') returning client_id"
+        )
     assert kb == world.a.client_id
 
 

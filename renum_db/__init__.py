@@ -1,0 +1,6 @@
+"""renum-db: the Postgres data layer of the Renum platform (thin typed API over SQL)."""
+
+from renum_db.db import Database, act_as, user_claims
+
+__all__ = ["Database", "__version__", "act_as", "user_claims"]
+__version__ = "0.1.0"
