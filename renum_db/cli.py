@@ -46,7 +46,11 @@ def _cmd_status(_: argparse.Namespace) -> int:
 def _cmd_db(args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings.database_url and args.action != "down":
-        print(settings.database_url if args.action == "url" else "using DATABASE_URL; nothing to start")
+        print(
+            settings.database_url
+            if args.action == "url"
+            else "using DATABASE_URL; nothing to start"
+        )
         return 0
     server = server_for(settings.data_dir, settings.pg_version)
     if args.action == "up":
@@ -64,7 +68,9 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         problems = sqlsource.check(root)
         for problem in problems:
             print(problem, file=sys.stderr)
-        print("sql/ sources and migrations agree" if not problems else f"{len(problems)} problem(s)")
+        print(
+            "sql/ sources and migrations agree" if not problems else f"{len(problems)} problem(s)"
+        )
         return 1 if problems else 0
     changed = [str(p) for p in args.files if sqlsource.sync_file(root, p)]
     print("\n".join(f"updated {c}" for c in changed) or "nothing to update")

@@ -20,7 +20,7 @@ from typing import Literal
 
 from dotenv import load_dotenv
 
-__all__ = ["EMBEDDED_VERSIONS", "ShimMode", "Settings", "load_settings"]
+__all__ = ["EMBEDDED_VERSIONS", "Settings", "ShimMode", "load_settings"]
 
 EMBEDDED_VERSIONS = (16, 18)
 ShimMode = Literal["auto", "always", "never"]
