@@ -82,8 +82,8 @@ grant select, insert, update, delete on table public.investigations to service_r
 -- >>> sql/policies/investigations.sql.j2 table=investigations
 /* why: seed 001's rule: an investigation belongs to the user who created it. Its owner sees,
    creates, changes and deletes it; nobody else in the tenant does; service_role (the worker)
-   bypasses RLS. The owner must also still belong to an active client: the row carries that
-   client_id, and a user who lost their tenant loses access too. */
+   bypasses RLS. The owner must also belong to the row's client, and that client must be active:
+   the users of a suspended client lose access to their investigations too. */
 alter table public.investigations enable row level security;
 alter table public.investigations force row level security;
 

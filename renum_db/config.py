@@ -20,6 +20,8 @@ from typing import Literal
 
 from dotenv import load_dotenv
 
+from renum_db.errors import ConfigurationError
+
 __all__ = ["EMBEDDED_VERSIONS", "Settings", "ShimMode", "load_settings"]
 
 EMBEDDED_VERSIONS = (16, 18)
@@ -49,9 +51,9 @@ def _int(name: str, default: int, *, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
     if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+        raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
     return value
 
 
@@ -62,14 +64,16 @@ def load_settings(*, dotenv: bool = True) -> Settings:
     url = (os.environ.get("DATABASE_URL") or os.environ.get("SUPABASE_DB_URL") or "").strip()
     version = _int("RENUM_PG_VERSION", 16, low=0, high=99)
     if version not in EMBEDDED_VERSIONS:
-        raise ValueError(f"RENUM_PG_VERSION must be one of {EMBEDDED_VERSIONS}, got {version}")
+        raise ConfigurationError(
+            f"RENUM_PG_VERSION must be one of {EMBEDDED_VERSIONS}, got {version}"
+        )
     pool_min = _int("RENUM_POOL_MIN", 1, low=0, high=1000)
     pool_max = _int("RENUM_POOL_MAX", 10, low=1, high=1000)
     if pool_max < pool_min:
-        raise ValueError("RENUM_POOL_MAX must be >= RENUM_POOL_MIN")
+        raise ConfigurationError("RENUM_POOL_MAX must be >= RENUM_POOL_MIN")
     shim = os.environ.get("RENUM_SUPABASE_SHIM", "auto").strip() or "auto"
     if shim not in ("auto", "always", "never"):
-        raise ValueError(f"RENUM_SUPABASE_SHIM must be auto, always or never, got {shim!r}")
+        raise ConfigurationError(f"RENUM_SUPABASE_SHIM must be auto, always or never, got {shim!r}")
     data_dir = Path(os.environ.get("RENUM_DATA_DIR") or ".renum").expanduser().resolve()
     return Settings(
         database_url=url or None,

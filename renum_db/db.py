@@ -19,7 +19,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
 from renum_db.config import Settings, load_settings
-from renum_db.errors import ConfigurationError, wrap_errors
+from renum_db.errors import ConfigurationError, DatabaseError, wrap_errors
 
 __all__ = ["API_ROLES", "Database", "act_as", "user_claims"]
 
@@ -44,6 +44,15 @@ def user_claims(
     return claims
 
 
+def _raise_if_aborted(conn: Connection[Any]) -> None:
+    """A block that swallowed a database error must not end as if its writes were saved."""
+    if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+        raise DatabaseError(
+            "the transaction was aborted by an earlier error inside this block; nothing was saved",
+            sqlstate="25P02",
+        )
+
+
 @contextmanager
 def act_as(conn: Connection[Any], claims: Mapping[str, Any] | None) -> Iterator[Connection[Any]]:
     """Run the block as PostgREST would for a request carrying `claims` (None means anon).
@@ -52,12 +61,14 @@ def act_as(conn: Connection[Any], claims: Mapping[str, Any] | None) -> Iterator[
     `request.jwt.claims` transaction-locally, and on success restores the previous values so an
     enclosing transaction continues as its own role. On error everything is rolled back.
     """
-    role = str((claims or {}).get("role") or "anon")
+    # Without a user JWT, PostgREST runs the request with the anon key's claims: role anon.
+    claims = dict(claims) if claims else {"role": "anon"}
+    role = str(claims.get("role") or "anon")
     if role not in API_ROLES:
         raise ConfigurationError(
             f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})"
         )
-    payload = json.dumps(dict(claims or {}), separators=(",", ":"), default=str)
+    payload = json.dumps(claims, separators=(",", ":"), default=str)
     with wrap_errors(), conn.transaction():
         previous = conn.execute(
             "select current_setting('role'),"
@@ -69,6 +80,7 @@ def act_as(conn: Connection[Any], claims: Mapping[str, Any] | None) -> Iterator[
             (role, payload),
         )
         yield conn
+        _raise_if_aborted(conn)
         if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
             conn.execute(
                 "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
@@ -119,6 +131,7 @@ class Database:
         """A pooled connection as the connecting role; commits on success, rolls back on error."""
         with wrap_errors(), self._pool.connection() as conn:
             yield conn
+            _raise_if_aborted(conn)
 
     @contextmanager
     def as_claims(self, claims: Mapping[str, Any] | None) -> Iterator[Connection[Any]]:

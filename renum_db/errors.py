@@ -81,7 +81,7 @@ class PermissionDenied(RenumDBError):
 
 
 class NotFound(RenumDBError):
-    """P0002 / RN404: the row does not exist or is not visible to the caller."""
+    """P0002 / PT404: the row does not exist or is not visible to the caller."""
 
 
 class InvalidInput(RenumDBError):
@@ -127,7 +127,7 @@ class PrerequisiteMissing(RenumDBError):
 _EXACT: dict[str, type[RenumDBError]] = {
     "42501": PermissionDenied,
     "P0002": NotFound,
-    "RN404": NotFound,
+    "PT404": NotFound,
     "23514": CheckViolation,
     "23502": NotNullViolation,
     "23505": Conflict,
@@ -144,7 +144,6 @@ _CLASS: dict[str, type[RenumDBError]] = {
     "08": ConnectionFailed,
     "22": InvalidInput,
     "23": IntegrityError,
-    "40": RetryableError,
 }
 
 

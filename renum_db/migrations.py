@@ -128,6 +128,8 @@ def apply(
     root = root or project_root()
     _prepare(url, shim, root)
     with _yoyo(url, root) as (backend, chain), wrap_errors(), backend.lock():
+        if target is not None and target not in {m.id for m in chain}:
+            raise ConfigurationError(f"unknown migration {target!r}")
         pending = backend.to_apply(chain)
         if target is not None:
             ids = [m.id for m in pending]
@@ -140,6 +142,8 @@ def apply(
 
 def rollback(url: str, *, count: int | None = 1, root: Path | None = None) -> list[str]:
     """Roll back the last `count` applied migrations (all of them if None); return their ids."""
+    if count is not None and count < 0:
+        raise ConfigurationError(f"cannot roll back a negative number of migrations ({count})")
     root = root or project_root()
     _prepare(url, "never", root)
     with _yoyo(url, root) as (backend, chain), wrap_errors(), backend.lock():

@@ -1,0 +1,21 @@
+"""Typed repositories over the tables; run them on a connection from `Database` or `act_as`."""
+
+from renum_db.repositories.knowledge import (
+    MAX_LIMIT,
+    Document,
+    DocumentRepository,
+    KnowledgeBase,
+    KnowledgeBaseRepository,
+    KnowledgeCollection,
+    KnowledgeCollectionRepository,
+)
+
+__all__ = [
+    "MAX_LIMIT",
+    "Document",
+    "DocumentRepository",
+    "KnowledgeBase",
+    "KnowledgeBaseRepository",
+    "KnowledgeCollection",
+    "KnowledgeCollectionRepository",
+]

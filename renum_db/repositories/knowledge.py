@@ -1,0 +1,403 @@
+"""Repositories for the knowledge model: knowledge_bases > knowledge_collections > documents.
+
+The pattern every repository in this package follows:
+
+- One frozen dataclass per table with exactly its columns, rows fetched with `class_row`.
+- A repository wraps a psycopg `Connection` the caller obtained from `Database.as_user(...)`,
+  `Database.as_service_role()` or `act_as(...)`, so RLS applies exactly as over PostgREST. The
+  repository never commits, opens transactions or switches roles: the block owns the transaction.
+- Static SQL only: one constant per statement, parameters by name, no SQL built from input.
+- `create` and `update` accept only the columns the `authenticated` role may write (the GRANTs of
+  the table), named exactly like the SQL columns. `create` leaves `client_id` out of the statement
+  unless the caller passes it, so the column default resolves the caller's tenant (service_role,
+  which has no tenant, must pass it). Hence `create` has two statements, with and without it.
+- `update` leaves a column unchanged when its argument is None (so a nullable column cannot be
+  cleared through `update`), and raises NotFound when no row was visible and writable.
+- Every statement runs through `renum_db.errors.wrap_errors` (the one SQLSTATE -> exception
+  mapping), so a caller can catch `Conflict` or `PermissionDenied` inside its block.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Generic, LiteralString, TypeVar
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from renum_db.errors import InvalidInput, NotFound, wrap_errors
+
+__all__ = [
+    "MAX_LIMIT",
+    "Document",
+    "DocumentRepository",
+    "KnowledgeBase",
+    "KnowledgeBaseRepository",
+    "KnowledgeCollection",
+    "KnowledgeCollectionRepository",
+]
+
+MAX_LIMIT: Final = 1000
+"""The largest page `list` returns; larger limits are rejected rather than silently cut."""
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBase:
+    """A row of public.knowledge_bases."""
+
+    id: UUID
+    client_id: UUID
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeCollection:
+    """A row of public.knowledge_collections."""
+
+    id: UUID
+    client_id: UUID
+    knowledge_base_id: UUID
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A row of public.documents."""
+
+    id: UUID
+    client_id: UUID
+    collection_id: UUID
+    name: str
+    source_type: str
+    source_url: str | None
+    file_type: str | None
+    file_size: int | None
+    status: str
+    error: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+RowT = TypeVar("RowT")
+
+
+def _page(limit: int, offset: int) -> dict[str, int]:
+    """Validated paging parameters (bool is refused although it is an int)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}")
+    return {"limit": limit, "offset": offset}
+
+
+class _Repository(Generic[RowT]):
+    """What every table repository shares: the connection, get, delete and row fetching."""
+
+    _row_type: type[RowT]
+    _table: str
+    _GET: LiteralString
+    _DELETE: LiteralString
+
+    def __init__(self, conn: Connection[Any]) -> None:
+        self._conn = conn
+
+    def _fetch_one(self, query: LiteralString, params: Mapping[str, Any]) -> RowT | None:
+        with wrap_errors(), self._conn.cursor(row_factory=class_row(self._row_type)) as cur:
+            cur.execute(query, params)
+            return cur.fetchone()
+
+    def _fetch_all(self, query: LiteralString, params: Mapping[str, Any]) -> builtins.list[RowT]:
+        with wrap_errors(), self._conn.cursor(row_factory=class_row(self._row_type)) as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+
+    def _updated(self, query: LiteralString, params: Mapping[str, Any]) -> RowT:
+        row = self._fetch_one(query, params)
+        if row is None:
+            raise NotFound(
+                f"no {self._table} row {params['id']} visible and writable to the caller"
+            )
+        return row
+
+    def get(self, id: UUID) -> RowT | None:
+        """The row with this id, or None if it does not exist or is not visible to the caller."""
+        return self._fetch_one(self._GET, {"id": id})
+
+    def delete(self, id: UUID) -> bool:
+        """Delete the row; False if no row was visible and deletable to the caller."""
+        with wrap_errors():
+            return self._conn.execute(self._DELETE, {"id": id}).rowcount > 0
+
+
+class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
+    """public.knowledge_bases: viewers read; members and admins write (RLS)."""
+
+    _row_type = KnowledgeBase
+    _table = "knowledge_bases"
+    _GET = """
+        select id, client_id, name, description, created_at, updated_at
+          from public.knowledge_bases
+         where id = %(id)s
+    """
+    _LIST = """
+        select id, client_id, name, description, created_at, updated_at
+          from public.knowledge_bases
+         order by created_at, id
+         limit %(limit)s offset %(offset)s
+    """
+    _CREATE = """
+        insert into public.knowledge_bases (name, description)
+        values (%(name)s, %(description)s)
+        returning id, client_id, name, description, created_at, updated_at
+    """
+    _CREATE_FOR_CLIENT = """
+        insert into public.knowledge_bases (client_id, name, description)
+        values (%(client_id)s, %(name)s, %(description)s)
+        returning id, client_id, name, description, created_at, updated_at
+    """
+    _UPDATE = """
+        update public.knowledge_bases
+           set name = coalesce(%(name)s::text, name),
+               description = coalesce(%(description)s::text, description)
+         where id = %(id)s
+        returning id, client_id, name, description, created_at, updated_at
+    """
+    _DELETE = "delete from public.knowledge_bases where id = %(id)s"
+
+    def list(self, *, limit: int = 100, offset: int = 0) -> builtins.list[KnowledgeBase]:
+        """Visible knowledge bases, oldest first."""
+        return self._fetch_all(self._LIST, _page(limit, offset))
+
+    def create(
+        self, *, name: str, description: str | None = None, client_id: UUID | None = None
+    ) -> KnowledgeBase:
+        """Create a knowledge base in the caller's tenant (or in `client_id`, if given)."""
+        params = {"client_id": client_id, "name": name, "description": description}
+        query = self._CREATE if client_id is None else self._CREATE_FOR_CLIENT
+        row = self._fetch_one(query, params)
+        assert row is not None  # insert ... returning yields the row or raises
+        return row
+
+    def update(
+        self, id: UUID, *, name: str | None = None, description: str | None = None
+    ) -> KnowledgeBase:
+        """Change the given columns; NotFound if no visible row was updated."""
+        return self._updated(self._UPDATE, {"id": id, "name": name, "description": description})
+
+
+class KnowledgeCollectionRepository(_Repository[KnowledgeCollection]):
+    """public.knowledge_collections: viewers read; members and admins write (RLS)."""
+
+    _row_type = KnowledgeCollection
+    _table = "knowledge_collections"
+    _GET = """
+        select id, client_id, knowledge_base_id, name, description, created_at, updated_at
+          from public.knowledge_collections
+         where id = %(id)s
+    """
+    _LIST = """
+        select id, client_id, knowledge_base_id, name, description, created_at, updated_at
+          from public.knowledge_collections
+         where (%(knowledge_base_id)s::uuid is null
+                or knowledge_base_id = %(knowledge_base_id)s::uuid)
+         order by created_at, id
+         limit %(limit)s offset %(offset)s
+    """
+    _CREATE = """
+        insert into public.knowledge_collections (knowledge_base_id, name, description)
+        values (%(knowledge_base_id)s, %(name)s, %(description)s)
+        returning id, client_id, knowledge_base_id, name, description, created_at, updated_at
+    """
+    _CREATE_FOR_CLIENT = """
+        insert into public.knowledge_collections (client_id, knowledge_base_id, name, description)
+        values (%(client_id)s, %(knowledge_base_id)s, %(name)s, %(description)s)
+        returning id, client_id, knowledge_base_id, name, description, created_at, updated_at
+    """
+    _UPDATE = """
+        update public.knowledge_collections
+           set knowledge_base_id = coalesce(%(knowledge_base_id)s::uuid, knowledge_base_id),
+               name = coalesce(%(name)s::text, name),
+               description = coalesce(%(description)s::text, description)
+         where id = %(id)s
+        returning id, client_id, knowledge_base_id, name, description, created_at, updated_at
+    """
+    _DELETE = "delete from public.knowledge_collections where id = %(id)s"
+
+    def list(
+        self, *, limit: int = 100, offset: int = 0, knowledge_base_id: UUID | None = None
+    ) -> builtins.list[KnowledgeCollection]:
+        """Visible collections (of one knowledge base, if given), oldest first."""
+        params = {**_page(limit, offset), "knowledge_base_id": knowledge_base_id}
+        return self._fetch_all(self._LIST, params)
+
+    def create(
+        self,
+        *,
+        knowledge_base_id: UUID,
+        name: str,
+        description: str | None = None,
+        client_id: UUID | None = None,
+    ) -> KnowledgeCollection:
+        """Create a collection in the caller's tenant (or in `client_id`, if given)."""
+        params = {
+            "client_id": client_id,
+            "knowledge_base_id": knowledge_base_id,
+            "name": name,
+            "description": description,
+        }
+        query = self._CREATE if client_id is None else self._CREATE_FOR_CLIENT
+        row = self._fetch_one(query, params)
+        assert row is not None
+        return row
+
+    def update(
+        self,
+        id: UUID,
+        *,
+        knowledge_base_id: UUID | None = None,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> KnowledgeCollection:
+        """Change the given columns; NotFound if no visible row was updated."""
+        params = {
+            "id": id,
+            "knowledge_base_id": knowledge_base_id,
+            "name": name,
+            "description": description,
+        }
+        return self._updated(self._UPDATE, params)
+
+
+class DocumentRepository(_Repository[Document]):
+    """public.documents: viewers read; members and admins write (RLS). Every write is recorded
+    in document_versions by trigger. Defaults of `create` mirror the column defaults."""
+
+    _row_type = Document
+    _table = "documents"
+    _GET = """
+        select id, client_id, collection_id, name, source_type, source_url, file_type,
+               file_size, status, error, metadata, created_at, updated_at
+          from public.documents
+         where id = %(id)s
+    """
+    _LIST = """
+        select id, client_id, collection_id, name, source_type, source_url, file_type,
+               file_size, status, error, metadata, created_at, updated_at
+          from public.documents
+         where (%(collection_id)s::uuid is null or collection_id = %(collection_id)s::uuid)
+         order by created_at, id
+         limit %(limit)s offset %(offset)s
+    """
+    _CREATE = """
+        insert into public.documents (collection_id, name, source_type, source_url, file_type,
+                                      file_size, status, error, metadata)
+        values (%(collection_id)s, %(name)s, %(source_type)s, %(source_url)s, %(file_type)s,
+                %(file_size)s, %(status)s, %(error)s, %(metadata)s)
+        returning id, client_id, collection_id, name, source_type, source_url, file_type,
+                  file_size, status, error, metadata, created_at, updated_at
+    """
+    _CREATE_FOR_CLIENT = """
+        insert into public.documents (client_id, collection_id, name, source_type, source_url,
+                                      file_type, file_size, status, error, metadata)
+        values (%(client_id)s, %(collection_id)s, %(name)s, %(source_type)s, %(source_url)s,
+                %(file_type)s, %(file_size)s, %(status)s, %(error)s, %(metadata)s)
+        returning id, client_id, collection_id, name, source_type, source_url, file_type,
+                  file_size, status, error, metadata, created_at, updated_at
+    """
+    _UPDATE = """
+        update public.documents
+           set collection_id = coalesce(%(collection_id)s::uuid, collection_id),
+               name = coalesce(%(name)s::text, name),
+               source_type = coalesce(%(source_type)s::text, source_type),
+               source_url = coalesce(%(source_url)s::text, source_url),
+               file_type = coalesce(%(file_type)s::text, file_type),
+               file_size = coalesce(%(file_size)s::bigint, file_size),
+               status = coalesce(%(status)s::text, status),
+               error = coalesce(%(error)s::text, error),
+               metadata = coalesce(%(metadata)s::jsonb, metadata)
+         where id = %(id)s
+        returning id, client_id, collection_id, name, source_type, source_url, file_type,
+                  file_size, status, error, metadata, created_at, updated_at
+    """
+    _DELETE = "delete from public.documents where id = %(id)s"
+
+    def list(
+        self, *, limit: int = 100, offset: int = 0, collection_id: UUID | None = None
+    ) -> builtins.list[Document]:
+        """Visible documents (of one collection, if given), oldest first."""
+        params = {**_page(limit, offset), "collection_id": collection_id}
+        return self._fetch_all(self._LIST, params)
+
+    def create(
+        self,
+        *,
+        collection_id: UUID,
+        name: str,
+        source_type: str = "upload",
+        source_url: str | None = None,
+        file_type: str | None = None,
+        file_size: int | None = None,
+        status: str = "pending",
+        error: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        client_id: UUID | None = None,
+    ) -> Document:
+        """Create a document in the caller's tenant (or in `client_id`, if given)."""
+        params = {
+            "client_id": client_id,
+            "collection_id": collection_id,
+            "name": name,
+            "source_type": source_type,
+            "source_url": source_url,
+            "file_type": file_type,
+            "file_size": file_size,
+            "status": status,
+            "error": error,
+            "metadata": Jsonb(dict(metadata or {})),
+        }
+        query = self._CREATE if client_id is None else self._CREATE_FOR_CLIENT
+        row = self._fetch_one(query, params)
+        assert row is not None
+        return row
+
+    def update(
+        self,
+        id: UUID,
+        *,
+        collection_id: UUID | None = None,
+        name: str | None = None,
+        source_type: str | None = None,
+        source_url: str | None = None,
+        file_type: str | None = None,
+        file_size: int | None = None,
+        status: str | None = None,
+        error: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Document:
+        """Change the given columns (metadata is replaced, not merged); NotFound if no visible
+        row was updated."""
+        params = {
+            "id": id,
+            "collection_id": collection_id,
+            "name": name,
+            "source_type": source_type,
+            "source_url": source_url,
+            "file_type": file_type,
+            "file_size": file_size,
+            "status": status,
+            "error": error,
+            "metadata": None if metadata is None else Jsonb(dict(metadata)),
+        }
+        return self._updated(self._UPDATE, params)
