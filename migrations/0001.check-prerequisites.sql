@@ -3,7 +3,7 @@
 -- 0001 check-prerequisites
 -- what: verify that the target has what every Supabase project provides (the API roles, the
 -- auth/extensions/storage schemas, auth.uid()/role()/email()/jwt(), auth.users, the
--- supabase_realtime publication, pgvector), enable pgvector in schema extensions if it is only
+-- supabase_realtime publication, pgvector >= 0.8.0), enable pgvector in schema extensions if it is only
 -- available, and create the unexposed schema `private` for helpers.
 -- why: the chain must run unchanged on Supabase and on a plain Postgres prepared by the local
 -- shim (sql/supabase/, applied by `make migrate` before this chain, never part of it). Failing
@@ -54,6 +54,13 @@ begin
     missing := missing || 'extension vector in schema extensions (it is installed in another schema)'::text;
   elsif not exists (select from pg_catalog.pg_available_extensions where name = 'vector') then
     missing := missing || 'extension vector (pgvector is not available on this server)'::text;
+  elsif not exists (
+    select from pg_catalog.pg_available_extension_versions
+     where name = 'vector'
+       and pg_catalog.string_to_array(pg_catalog.split_part(version, '-', 1), '.')::integer[]
+           >= array[0, 8, 0]
+  ) then
+    missing := missing || 'extension vector >= 0.8.0 (iterative HNSW scans)'::text;
   end if;
   if pg_catalog.cardinality(missing) > 0 then
     raise exception using

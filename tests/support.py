@@ -193,6 +193,14 @@ def _seed_tenant(conn: psycopg.Connection[Any], label: str) -> Tenant:
         )
         for uid in t.users.values()
     ]
+    cache = [
+        one(
+            "insert into public.embedding_cache (client_id, model, content_hash, embedding) "
+            "values (%s, 'test-model', sha256(%s::bytea), '[1,0,0]') returning id",
+            (c, f"text {i} of {label}".encode()),
+        )
+        for i in range(2)
+    ]
     versions = [
         uuid.UUID(str(r[0]))
         for r in conn.execute(
@@ -210,6 +218,7 @@ def _seed_tenant(conn: psycopg.Connection[Any], label: str) -> Tenant:
         api_credentials=creds,
         investigations=invs,
         document_versions=versions,
+        embedding_cache=cache,
     )
     return t
 

@@ -8,6 +8,7 @@ kind. The table list comes from the catalog, so a table added without expectatio
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -74,6 +75,12 @@ EXPECTED: dict[str, dict[str, tuple[Any, ...]]] = {
         "update": (P, 0, 0, 0, "n", "n"),
         "delete": (P, 0, 0, 0, "n", "n"),
     },
+    "embedding_cache": {  # any user of the tenant reads and adds; only the backend prunes
+        "select": (P, 0, "n", "n", "n", "n"),
+        "insert": (P, R, 1, 1, 1, 1),
+        "update": (P, P, P, P, P, "n"),
+        "delete": (P, P, P, P, P, "n"),
+    },
     "investigations": {  # owner-only: each A user owns one of A's three investigations
         "select": (P, 0, 1, 1, 1, 3),
         "insert": (P, R, 1, 1, 1, 1),
@@ -96,6 +103,7 @@ UPDATE_COLUMN = {
     "agent_executions": "status",
     "api_credentials": "service_name",
     "investigations": "query",
+    "embedding_cache": "model",
 }
 
 
@@ -141,6 +149,12 @@ def insert_values(table: str, w: World, actor: str) -> dict[str, Any]:
         "agent_executions": {"client_id": c, "agent_id": a.rows["agents"][0]},
         "api_credentials": {"client_id": c, "service_name": "new", "encrypted_value": "x"},
         "investigations": {"client_id": c, "query": "new", "data_source": "contracts"},
+        "embedding_cache": {
+            "client_id": c,
+            "model": "test-model",
+            "content_hash": hashlib.sha256(b"new").digest(),
+            "embedding": "[1,2,3]",
+        },
     }
     values = dict(by_table[table])
     if service and table in ("agent_executions", "investigations"):

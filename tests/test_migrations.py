@@ -81,7 +81,10 @@ def _queries() -> dict[str, sql.SQL | sql.Composed]:
             member=sql.SQL(_NOT_EXTENSION_MEMBER).format(oid=sql.SQL("c.oid")),
         ),
         "columns": sql.SQL(
-            "select c.oid::regclass::text, a.attnum, a.attname, "
+            # Logical position, not attnum: rolling a migration back and forth leaves dropped
+            # column slots behind without changing the visible column order.
+            "select c.oid::regclass::text, "
+            "pg_catalog.row_number() over (partition by c.oid order by a.attnum), a.attname, "
             "pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, "
             "pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, "
             "a.attacl::text[], pg_catalog.col_description(c.oid, a.attnum) "

@@ -56,6 +56,7 @@ class KnowledgeBase:
     description: str | None
     created_at: datetime
     updated_at: datetime
+    text_search_config: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,32 +148,40 @@ class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
     _row_type = KnowledgeBase
     _table = "knowledge_bases"
     _GET = """
-        select id, client_id, name, description, created_at, updated_at
+        select id, client_id, name, description, created_at, updated_at,
+               text_search_config::text as text_search_config
           from public.knowledge_bases
          where id = %(id)s
     """
     _LIST = """
-        select id, client_id, name, description, created_at, updated_at
+        select id, client_id, name, description, created_at, updated_at,
+               text_search_config::text as text_search_config
           from public.knowledge_bases
          order by created_at, id
          limit %(limit)s offset %(offset)s
     """
     _CREATE = """
-        insert into public.knowledge_bases (name, description)
-        values (%(name)s, %(description)s)
-        returning id, client_id, name, description, created_at, updated_at
+        insert into public.knowledge_bases (name, description, text_search_config)
+        values (%(name)s, %(description)s,
+                coalesce(%(text_search_config)s::regconfig, 'portuguese'::regconfig))
+        returning id, client_id, name, description, created_at, updated_at,
+               text_search_config::text as text_search_config
     """
     _CREATE_FOR_CLIENT = """
-        insert into public.knowledge_bases (client_id, name, description)
-        values (%(client_id)s, %(name)s, %(description)s)
-        returning id, client_id, name, description, created_at, updated_at
+        insert into public.knowledge_bases (client_id, name, description, text_search_config)
+        values (%(client_id)s, %(name)s, %(description)s,
+                coalesce(%(text_search_config)s::regconfig, 'portuguese'::regconfig))
+        returning id, client_id, name, description, created_at, updated_at,
+               text_search_config::text as text_search_config
     """
     _UPDATE = """
         update public.knowledge_bases
            set name = coalesce(%(name)s::text, name),
-               description = coalesce(%(description)s::text, description)
+               description = coalesce(%(description)s::text, description),
+               text_search_config = coalesce(%(text_search_config)s::regconfig, text_search_config)
          where id = %(id)s
-        returning id, client_id, name, description, created_at, updated_at
+        returning id, client_id, name, description, created_at, updated_at,
+               text_search_config::text as text_search_config
     """
     _DELETE = "delete from public.knowledge_bases where id = %(id)s"
 
@@ -181,20 +190,48 @@ class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
         return self._fetch_all(self._LIST, _page(limit, offset))
 
     def create(
-        self, *, name: str, description: str | None = None, client_id: UUID | None = None
+        self,
+        *,
+        name: str,
+        description: str | None = None,
+        text_search_config: str | None = None,
+        client_id: UUID | None = None,
     ) -> KnowledgeBase:
-        """Create a knowledge base in the caller's tenant (or in `client_id`, if given)."""
-        params = {"client_id": client_id, "name": name, "description": description}
+        """Create a knowledge base in the caller's tenant (or in `client_id`, if given).
+
+        `text_search_config` is the language its chunks are parsed in for full-text search:
+        portuguese (the column default, repeated here), english, spanish or simple.
+        """
+        params = {
+            "client_id": client_id,
+            "name": name,
+            "description": description,
+            "text_search_config": text_search_config,
+        }
         query = self._CREATE if client_id is None else self._CREATE_FOR_CLIENT
         row = self._fetch_one(query, params)
         assert row is not None  # insert ... returning yields the row or raises
         return row
 
     def update(
-        self, id: UUID, *, name: str | None = None, description: str | None = None
+        self,
+        id: UUID,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        text_search_config: str | None = None,
     ) -> KnowledgeBase:
-        """Change the given columns; NotFound if no visible row was updated."""
-        return self._updated(self._UPDATE, {"id": id, "name": name, "description": description})
+        """Change the given columns; NotFound if no visible row was updated.
+
+        Changing `text_search_config` re-parses the knowledge base's chunks (database trigger).
+        """
+        params = {
+            "id": id,
+            "name": name,
+            "description": description,
+            "text_search_config": text_search_config,
+        }
+        return self._updated(self._UPDATE, params)
 
 
 class KnowledgeCollectionRepository(_Repository[KnowledgeCollection]):
