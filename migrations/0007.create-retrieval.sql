@@ -324,7 +324,7 @@ begin
     join public.document_chunks as c
       on c.client_id = record_chunk_usage.client_id and c.id = u.id
    order by c.id
-  on conflict (client_id, chunk_id, agent_id) do update
+  on conflict on constraint document_usage_stats_chunk_agent_key do update
      set usage_count = s.usage_count + excluded.usage_count,
          last_used_at = greatest(s.last_used_at, excluded.last_used_at),
          last_execution_id = coalesce(excluded.last_execution_id, s.last_execution_id);
@@ -388,7 +388,8 @@ grant execute on function public.record_chunk_usage(uuid, uuid[], uuid, uuid) to
      match_count rows (a very selective filter), it falls back to the exact scan.
    Validation fails fast with 22004 (null) or 22023 (wrong dimension, zero vector, match_count
    outside 1..200, metadata_filter not an object, min_similarity outside [-1, 1]); pgvector itself
-   rejects NaN and infinite components. When usage_agent_id is given, the returned chunks are
+   rejects NaN and infinite components. (Multi-array unnest(a, b) is FROM-clause syntax that
+   cannot be schema-qualified; pg_catalog is always searched first, so it is still safe.) When usage_agent_id is given, the returned chunks are
    recorded in document_usage_stats (private.record_chunk_usage) in the same transaction.
    security invoker: RLS applies on top of the explicit tenant predicate. volatile, because it
    may record usage. */
@@ -500,7 +501,7 @@ begin
   if min_similarity is not null and ids is not null then
     select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
       into ids, distances
-      from pg_catalog.unnest(ids, distances) with ordinality as r (id, distance, ord)
+      from unnest(ids, distances) with ordinality as r (id, distance, ord)
      where 1 - r.distance >= min_similarity;
   end if;
 
@@ -511,7 +512,7 @@ begin
   return query
     select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
            c.chunk_index, 1 - r.distance
-      from pg_catalog.unnest(ids, distances) with ordinality as r (id, distance, ord)
+      from unnest(ids, distances) with ordinality as r (id, distance, ord)
       join public.document_chunks as c on c.client_id = tenant and c.id = r.id
       join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
       join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
@@ -670,7 +671,7 @@ begin
            c.chunk_index,
            coalesce(r.similarity, 1 - extensions.cosine_distance(c.embedding, query_embedding)),
            r.text_rank, r.semantic_position, r.text_position, r.score
-      from pg_catalog.unnest(ids, similarities, text_ranks, semantic_positions, text_positions,
+      from unnest(ids, similarities, text_ranks, semantic_positions, text_positions,
                              scores)
              with ordinality as r (id, similarity, text_rank, semantic_position, text_position,
                                    score, ord)

@@ -77,7 +77,7 @@ begin
     join public.document_chunks as c
       on c.client_id = record_chunk_usage.client_id and c.id = u.id
    order by c.id
-  on conflict (client_id, chunk_id, agent_id) do update
+  on conflict on constraint document_usage_stats_chunk_agent_key do update
      set usage_count = s.usage_count + excluded.usage_count,
          last_used_at = greatest(s.last_used_at, excluded.last_used_at),
          last_execution_id = coalesce(excluded.last_execution_id, s.last_execution_id);

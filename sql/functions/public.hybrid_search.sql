@@ -141,7 +141,7 @@ begin
            c.chunk_index,
            coalesce(r.similarity, 1 - extensions.cosine_distance(c.embedding, query_embedding)),
            r.text_rank, r.semantic_position, r.text_position, r.score
-      from pg_catalog.unnest(ids, similarities, text_ranks, semantic_positions, text_positions,
+      from unnest(ids, similarities, text_ranks, semantic_positions, text_positions,
                              scores)
              with ordinality as r (id, similarity, text_rank, semantic_position, text_position,
                                    score, ord)

@@ -13,7 +13,8 @@
      match_count rows (a very selective filter), it falls back to the exact scan.
    Validation fails fast with 22004 (null) or 22023 (wrong dimension, zero vector, match_count
    outside 1..200, metadata_filter not an object, min_similarity outside [-1, 1]); pgvector itself
-   rejects NaN and infinite components. When usage_agent_id is given, the returned chunks are
+   rejects NaN and infinite components. (Multi-array unnest(a, b) is FROM-clause syntax that
+   cannot be schema-qualified; pg_catalog is always searched first, so it is still safe.) When usage_agent_id is given, the returned chunks are
    recorded in document_usage_stats (private.record_chunk_usage) in the same transaction.
    security invoker: RLS applies on top of the explicit tenant predicate. volatile, because it
    may record usage. */
@@ -125,7 +126,7 @@ begin
   if min_similarity is not null and ids is not null then
     select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
       into ids, distances
-      from pg_catalog.unnest(ids, distances) with ordinality as r (id, distance, ord)
+      from unnest(ids, distances) with ordinality as r (id, distance, ord)
      where 1 - r.distance >= min_similarity;
   end if;
 
@@ -136,7 +137,7 @@ begin
   return query
     select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
            c.chunk_index, 1 - r.distance
-      from pg_catalog.unnest(ids, distances) with ordinality as r (id, distance, ord)
+      from unnest(ids, distances) with ordinality as r (id, distance, ord)
       join public.document_chunks as c on c.client_id = tenant and c.id = r.id
       join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
       join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
