@@ -13,7 +13,7 @@ set local statement_timeout = '5min';
 
 create table public.agents (
   id uuid primary key default gen_random_uuid(),
-  client_id uuid not null default private.current_client_id('admin')
+  client_id uuid not null default private.current_client_id()
     references public.clients (id) on delete cascade,
   name text not null,
   description text,
@@ -32,7 +32,7 @@ comment on column public.agents.status is 'active | inactive | archived; only ac
 
 create table public.agent_executions (
   id uuid primary key default gen_random_uuid(),
-  client_id uuid not null default private.current_client_id('member')
+  client_id uuid not null default private.current_client_id()
     references public.clients (id) on delete cascade,
   agent_id uuid not null,
   user_id uuid default auth.uid(),
@@ -65,7 +65,7 @@ create index agent_executions_user_idx on public.agent_executions (client_id, us
 
 create table public.api_credentials (
   id uuid primary key default gen_random_uuid(),
-  client_id uuid not null default private.current_client_id('admin')
+  client_id uuid not null default private.current_client_id()
     references public.clients (id) on delete cascade,
   service_name text not null,
   credential_type text not null default 'api_key',

@@ -2,7 +2,8 @@
 --
 -- 0004 create-knowledge
 -- what: the knowledge model of seed 000: knowledge_bases > knowledge_collections > documents >
--- document_chunks (text + 1536-d embedding), document_versions (history written by trigger) and
+-- document_chunks (text + 1536-d embedding + full-text vector in the knowledge base's language),
+-- document_versions (history written by trigger) and
 -- document_usage_stats (which agent used which chunk, written by functions).
 -- why: each table carries client_id and every foreign key between them includes it
 -- ((client_id, parent_id) references parent (client_id, id)), so a chunk can never hang under
@@ -15,21 +16,26 @@ set local statement_timeout = '5min';
 
 create table public.knowledge_bases (
   id uuid primary key default gen_random_uuid(),
-  client_id uuid not null default private.current_client_id('member')
+  client_id uuid not null default private.current_client_id()
     references public.clients (id) on delete cascade,
   name text not null,
   description text,
+  text_search_config regconfig not null default 'portuguese',
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint knowledge_bases_client_id_id_key unique (client_id, id),
   constraint knowledge_bases_client_id_name_key unique (client_id, name),
-  constraint knowledge_bases_name_chk check (length(btrim(name)) between 1 and 200)
+  constraint knowledge_bases_name_chk check (length(btrim(name)) between 1 and 200),
+  constraint knowledge_bases_text_search_config_chk
+    check (text_search_config = any ('{simple,portuguese,english,spanish}'::regconfig[]))
 );
 comment on table public.knowledge_bases is 'Knowledge bases of a tenant. Viewers read; members and admins write.';
+comment on column public.knowledge_bases.text_search_config is
+  'Text search configuration of the knowledge base''s chunks: portuguese (default), english, spanish or simple. Changing it re-parses the chunks.';
 
 create table public.knowledge_collections (
   id uuid primary key default gen_random_uuid(),
-  client_id uuid not null default private.current_client_id('member')
+  client_id uuid not null default private.current_client_id()
     references public.clients (id) on delete cascade,
   knowledge_base_id uuid not null,
   name text not null,
@@ -46,7 +52,7 @@ comment on table public.knowledge_collections is 'Collections inside a knowledge
 
 create table public.documents (
   id uuid primary key default gen_random_uuid(),
-  client_id uuid not null default private.current_client_id('member')
+  client_id uuid not null default private.current_client_id()
     references public.clients (id) on delete cascade,
   collection_id uuid not null,
   name text not null,
@@ -77,7 +83,7 @@ create index documents_collection_idx on public.documents (client_id, collection
 
 create table public.document_chunks (
   id uuid primary key default gen_random_uuid(),
-  client_id uuid not null default private.current_client_id('member')
+  client_id uuid not null default private.current_client_id()
     references public.clients (id) on delete cascade,
   document_id uuid not null,
   content text not null,
@@ -85,6 +91,8 @@ create table public.document_chunks (
   metadata jsonb not null default '{}'::jsonb,
   embedding_id text,
   embedding extensions.vector(1536),
+  text_search_config regconfig not null,
+  fts tsvector generated always as (to_tsvector(text_search_config, content)) stored,
   created_at timestamptz not null default now(),
   constraint document_chunks_client_id_id_key unique (client_id, id),
   constraint document_chunks_document_chunk_index_key unique (client_id, document_id, chunk_index),
@@ -96,6 +104,10 @@ create table public.document_chunks (
 comment on table public.document_chunks is
   'Chunks of a document with their embedding (vector(1536): OpenAI text-embedding-3-small / ada-002; other models must produce 1536 dimensions). Viewers read; members and admins write.';
 comment on column public.document_chunks.embedding is 'Embedding, 1536 dimensions, compared by cosine distance (HNSW index).';
+comment on column public.document_chunks.text_search_config is
+  'Language the chunk is parsed in; defaults to its knowledge base''s.';
+comment on column public.document_chunks.fts is
+  'Full-text vector of content in text_search_config (generated, GIN-indexed by 0008).';
 
 create table public.document_versions (
   id uuid primary key default gen_random_uuid(),
@@ -213,6 +225,81 @@ comment on function private.tg_documents__record_version() is
 revoke all on function private.tg_documents__record_version() from public;
 -- <<< sql/functions/private.tg_documents__record_version.sql
 
+-- >>> sql/functions/private.tg_document_chunks__set_text_search_config.sql
+/* why: full-text search must parse a chunk in its knowledge base's language. A chunk inserted
+   without text_search_config takes its knowledge base's (the fts column is generated from it);
+   bulk ingestion passes it explicitly, so the trigger's `when` clause skips the lookup there.
+   security invoker: the lookup reads the parent rows under the writer's own RLS. */
+create or replace function private.tg_document_chunks__set_text_search_config()
+returns trigger
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  select kb.text_search_config
+    into new.text_search_config
+    from public.documents as d
+    join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
+    join public.knowledge_bases as kb on kb.client_id = k.client_id and kb.id = k.knowledge_base_id
+   where d.client_id = new.client_id
+     and d.id = new.document_id;
+  -- No visible document: leave the foreign key to report it (23503), not a null here.
+  new.text_search_config := coalesce(new.text_search_config, 'simple'::regconfig);
+  return new;
+end;
+$$;
+
+comment on function private.tg_document_chunks__set_text_search_config() is
+  'Trigger: fills document_chunks.text_search_config from the chunk''s knowledge base when the writer leaves it out.';
+
+revoke all on function private.tg_document_chunks__set_text_search_config() from public;
+-- <<< sql/functions/private.tg_document_chunks__set_text_search_config.sql
+
+-- >>> sql/functions/private.tg_knowledge_bases__propagate_text_search_config.sql
+/* why: when a knowledge base changes language, its chunks must be re-parsed in the new one
+   (their fts column is generated from text_search_config), or full-text search would mix
+   languages silently. security definer: API users may not write chunks' text_search_config
+   directly; the function updates only the chunks of the knowledge base being changed, in its
+   own client. */
+create or replace function private.tg_knowledge_bases__propagate_text_search_config()
+returns trigger
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  update public.document_chunks as c
+     set text_search_config = new.text_search_config
+    from public.documents as d
+    join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
+   where k.client_id = new.client_id
+     and k.knowledge_base_id = new.id
+     and c.client_id = d.client_id
+     and c.document_id = d.id
+     and c.text_search_config is distinct from new.text_search_config;
+  return null;
+end;
+$$;
+
+comment on function private.tg_knowledge_bases__propagate_text_search_config() is
+  'Trigger (after update of text_search_config on knowledge_bases): re-parses the knowledge base''s chunks in the new language.';
+
+revoke all on function private.tg_knowledge_bases__propagate_text_search_config() from public;
+-- <<< sql/functions/private.tg_knowledge_bases__propagate_text_search_config.sql
+
+create trigger document_chunks_set_text_search_config
+  before insert on public.document_chunks
+  for each row when (new.text_search_config is null)
+  execute function private.tg_document_chunks__set_text_search_config();
+
+create trigger knowledge_bases_propagate_text_search_config
+  after update of text_search_config on public.knowledge_bases
+  for each row when (old.text_search_config is distinct from new.text_search_config)
+  execute function private.tg_knowledge_bases__propagate_text_search_config();
+
 create trigger knowledge_bases_set_updated_at
   before update on public.knowledge_bases
   for each row execute function private.tg__set_updated_at();
@@ -246,8 +333,9 @@ create trigger document_usage_stats_forbid_client_id_change
 
 revoke all on table public.knowledge_bases from public, anon, authenticated, service_role;
 grant select on table public.knowledge_bases to authenticated;
-grant insert (client_id, name, description) on table public.knowledge_bases to authenticated;
-grant update (name, description) on table public.knowledge_bases to authenticated;
+grant insert (client_id, name, description, text_search_config)
+  on table public.knowledge_bases to authenticated;
+grant update (name, description, text_search_config) on table public.knowledge_bases to authenticated;
 grant delete on table public.knowledge_bases to authenticated;
 grant select, insert, update, delete on table public.knowledge_bases to service_role;
 
@@ -270,7 +358,8 @@ grant select, insert, update, delete on table public.documents to service_role;
 
 revoke all on table public.document_chunks from public, anon, authenticated, service_role;
 grant select on table public.document_chunks to authenticated;
-grant insert (client_id, document_id, content, chunk_index, metadata, embedding_id, embedding)
+grant insert (client_id, document_id, content, chunk_index, metadata, embedding_id, embedding,
+              text_search_config)
   on table public.document_chunks to authenticated;
 grant update (content, chunk_index, metadata, embedding_id, embedding)
   on table public.document_chunks to authenticated;

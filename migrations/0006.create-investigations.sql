@@ -13,7 +13,7 @@ set local statement_timeout = '5min';
 
 create table public.investigations (
   id uuid primary key default gen_random_uuid(),
-  client_id uuid not null default private.current_client_id('viewer')
+  client_id uuid not null default private.current_client_id()
     references public.clients (id) on delete cascade,
   user_id uuid not null default auth.uid(),
   session_id text,

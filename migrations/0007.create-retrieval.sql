@@ -1,46 +1,19 @@
 -- depends: 0006.create-investigations
 --
 -- 0007 create-retrieval
--- what: per-knowledge-base text search language, the generated full-text column of chunks, the
--- per-tenant embedding cache, and the retrieval API: search_embeddings, hybrid_search,
+-- what: the per-tenant embedding cache and the retrieval API: search_embeddings, hybrid_search,
 -- record_chunk_usage and most_used_documents, with their private helpers.
 -- why: search is what agents call on every turn. It must be right for every tenant size (see
 -- sql/functions/public.search_embeddings.sql), never cross tenants, and speak the language of
--- each knowledge base (Renum's users write Portuguese). The GIN index on fts is built
--- concurrently by 0008.
+-- each knowledge base (Renum's users write Portuguese; see document_chunks.fts in 0004). The GIN
+-- index on fts is built concurrently by 0008.
 
 set local lock_timeout = '10s';
 set local statement_timeout = '5min';
 
-alter table public.knowledge_bases
-  add column text_search_config regconfig not null default 'portuguese';
-alter table public.knowledge_bases
-  add constraint knowledge_bases_text_search_config_chk
-  check (text_search_config = any ('{simple,portuguese,english,spanish}'::regconfig[]));
-comment on column public.knowledge_bases.text_search_config is
-  'Text search configuration of the knowledge base''s chunks: portuguese (default), english, spanish or simple. Changing it re-parses the chunks.';
-grant insert (text_search_config), update (text_search_config)
-  on table public.knowledge_bases to authenticated;
-
-alter table public.document_chunks add column text_search_config regconfig;
-update public.document_chunks as c
-   set text_search_config = kb.text_search_config
-  from public.documents as d
-  join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
-  join public.knowledge_bases as kb on kb.client_id = k.client_id and kb.id = k.knowledge_base_id
- where c.client_id = d.client_id and c.document_id = d.id;
-alter table public.document_chunks alter column text_search_config set not null;
-alter table public.document_chunks
-  add column fts tsvector generated always as (to_tsvector(text_search_config, content)) stored;
-comment on column public.document_chunks.text_search_config is
-  'Language the chunk is parsed in; defaults to its knowledge base''s.';
-comment on column public.document_chunks.fts is
-  'Full-text vector of content in text_search_config (generated, GIN-indexed).';
-grant insert (text_search_config) on table public.document_chunks to authenticated;
-
 create table public.embedding_cache (
   id uuid primary key default gen_random_uuid(),
-  client_id uuid not null default private.current_client_id('viewer')
+  client_id uuid not null default private.current_client_id()
     references public.clients (id) on delete cascade,
   model text not null,
   content_hash bytea not null,
@@ -79,81 +52,6 @@ create policy embedding_cache_insert on public.embedding_cache
   for insert to authenticated
   with check (client_id = (select private.current_client_id('viewer')));
 -- <<< sql/policies/tenant_table.sql.j2 table=embedding_cache select=viewer insert=viewer update=none delete=none
-
--- >>> sql/functions/private.tg_document_chunks__set_text_search_config.sql
-/* why: full-text search must parse a chunk in its knowledge base's language. A chunk inserted
-   without text_search_config takes its knowledge base's (the fts column is generated from it);
-   bulk ingestion passes it explicitly, so the trigger's `when` clause skips the lookup there.
-   security invoker: the lookup reads the parent rows under the writer's own RLS. */
-create or replace function private.tg_document_chunks__set_text_search_config()
-returns trigger
-language plpgsql
-volatile
-security invoker
-set search_path = ''
-as $$
-begin
-  select kb.text_search_config
-    into new.text_search_config
-    from public.documents as d
-    join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
-    join public.knowledge_bases as kb on kb.client_id = k.client_id and kb.id = k.knowledge_base_id
-   where d.client_id = new.client_id
-     and d.id = new.document_id;
-  -- No visible document: leave the foreign key to report it (23503), not a null here.
-  new.text_search_config := coalesce(new.text_search_config, 'simple'::regconfig);
-  return new;
-end;
-$$;
-
-comment on function private.tg_document_chunks__set_text_search_config() is
-  'Trigger: fills document_chunks.text_search_config from the chunk''s knowledge base when the writer leaves it out.';
-
-revoke all on function private.tg_document_chunks__set_text_search_config() from public;
--- <<< sql/functions/private.tg_document_chunks__set_text_search_config.sql
-
--- >>> sql/functions/private.tg_knowledge_bases__propagate_text_search_config.sql
-/* why: when a knowledge base changes language, its chunks must be re-parsed in the new one
-   (their fts column is generated from text_search_config), or full-text search would mix
-   languages silently. security definer: API users may not write chunks' text_search_config
-   directly; the function updates only the chunks of the knowledge base being changed, in its
-   own client. */
-create or replace function private.tg_knowledge_bases__propagate_text_search_config()
-returns trigger
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-begin
-  update public.document_chunks as c
-     set text_search_config = new.text_search_config
-    from public.documents as d
-    join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
-   where k.client_id = new.client_id
-     and k.knowledge_base_id = new.id
-     and c.client_id = d.client_id
-     and c.document_id = d.id
-     and c.text_search_config is distinct from new.text_search_config;
-  return null;
-end;
-$$;
-
-comment on function private.tg_knowledge_bases__propagate_text_search_config() is
-  'Trigger (after update of text_search_config on knowledge_bases): re-parses the knowledge base''s chunks in the new language.';
-
-revoke all on function private.tg_knowledge_bases__propagate_text_search_config() from public;
--- <<< sql/functions/private.tg_knowledge_bases__propagate_text_search_config.sql
-
-create trigger document_chunks_set_text_search_config
-  before insert on public.document_chunks
-  for each row when (new.text_search_config is null)
-  execute function private.tg_document_chunks__set_text_search_config();
-
-create trigger knowledge_bases_propagate_text_search_config
-  after update of text_search_config on public.knowledge_bases
-  for each row when (old.text_search_config is distinct from new.text_search_config)
-  execute function private.tg_knowledge_bases__propagate_text_search_config();
 
 -- >>> sql/functions/private.search_client_id.sql
 /* why: every retrieval function must search exactly one tenant, chosen safely:

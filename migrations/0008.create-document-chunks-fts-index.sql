@@ -1,4 +1,4 @@
--- depends: 0007.create-retrieval
+-- depends: 0004.create-knowledge
 -- transactional: false
 --
 -- 0008 create-document-chunks-fts-index

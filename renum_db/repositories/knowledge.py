@@ -54,9 +54,9 @@ class KnowledgeBase:
     client_id: UUID
     name: str
     description: str | None
+    text_search_config: str
     created_at: datetime
     updated_at: datetime
-    text_search_config: str
 
 
 @dataclass(frozen=True, slots=True)
