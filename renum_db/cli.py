@@ -77,6 +77,40 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_credentials(args: argparse.Namespace) -> int:
+    from renum_db import credentials
+    from renum_db.db import Database
+
+    if args.action == "generate-key":
+        print(credentials.CredentialKeys.generate())
+        return 0
+    keys = credentials.CredentialKeys.from_env()
+    with Database.from_settings() as db:
+        if args.action == "rotate":
+            report = credentials.rotate_credentials(db, keys, batch_size=args.batch_size)
+            print(
+                f"{report.examined} credential(s) examined in {report.batches} batch(es): "
+                f"{report.rotated} re-encrypted, {report.already_current} already current, "
+                f"{len(report.undecryptable)} undecryptable"
+            )
+            bad = report.undecryptable
+        else:
+            usage = credentials.inspect_credentials(db, keys, batch_size=args.batch_size)
+            for index, count in enumerate(usage.per_key):
+                print(f"key {index + 1}{' (primary)' if index == 0 else ''}: {count} credential(s)")
+            print(
+                "old keys can be removed"
+                if usage.old_keys_removable
+                else "old keys are still needed (run `renum-db credentials rotate`)"
+            )
+            bad = list(usage.undecryptable)
+            if not bad and not usage.old_keys_removable:
+                return 1
+    for ident in bad:
+        print(f"undecryptable under every configured key: {ident}", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -105,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check", "sync"])
     p.add_argument("files", nargs="*", type=Path, help="migrations to sync (sync only)")
     p.set_defaults(func=_cmd_sql)
+
+    p = sub.add_parser(
+        "credentials",
+        help="API credentials: rotate (re-encrypt under the first ENCRYPTION_KEY key), "
+        "check (rows per key), generate-key",
+    )
+    p.add_argument("action", choices=["rotate", "check", "generate-key"])
+    p.add_argument("--batch-size", type=int, default=500, help="rows per transaction (500)")
+    p.set_defaults(func=_cmd_credentials)
     return parser
 
 

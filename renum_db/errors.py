@@ -18,6 +18,9 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "ConnectionFailed",
+    "CredentialBindingError",
+    "CredentialDecryptionError",
+    "CredentialError",
     "DatabaseError",
     "IntegrityError",
     "InvalidInput",
@@ -124,6 +127,19 @@ class PrerequisiteMissing(RenumDBError):
     """RNP01: the target database lacks something Supabase provides (roles, schemas, pgvector)."""
 
 
+class CredentialError(RenumDBError):
+    """A stored API credential cannot be used (see docs/credentials.md)."""
+
+
+class CredentialDecryptionError(CredentialError):
+    """The ciphertext is tampered, corrupted or encrypted under a key not in ENCRYPTION_KEY."""
+
+
+class CredentialBindingError(CredentialError):
+    """A ciphertext belongs to another row, tenant, service or type; RNC01: a bound column of
+    api_credentials (id, service_name, credential_type) changed without re-encrypting."""
+
+
 _EXACT: dict[str, type[RenumDBError]] = {
     "42501": PermissionDenied,
     "P0002": NotFound,
@@ -138,6 +154,7 @@ _EXACT: dict[str, type[RenumDBError]] = {
     "RNP01": PrerequisiteMissing,
     "RNU01": InvalidTenantMetadata,
     "RNT01": TenantMoveForbidden,
+    "RNC01": CredentialBindingError,
 }
 
 _CLASS: dict[str, type[RenumDBError]] = {
