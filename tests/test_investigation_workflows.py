@@ -7,6 +7,7 @@ to write nothing by comparing the whole row before and after."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -305,6 +306,60 @@ def test_error_is_written_only_when_the_investigation_fails(
     assert err.sqlstate == "RNI05"
     assert type(err) is InvestigationWorkflowError
     assert snapshot(conn, inv) == before
+
+
+def test_a_cancel_wins_over_a_later_completion(conn: Conn, world: World) -> None:
+    inv = create(conn, world)
+    with service(conn, world) as repo:
+        repo.start(inv)
+    with acting(conn, world.claims("member")):
+        InvestigationRepository(conn).cancel(inv)
+    with pytest.raises(InvestigationTransitionRefused), service(conn, world) as repo:
+        repo.complete(inv, summary="too late")
+    assert snapshot(conn, inv)["status"] == "cancelled"
+
+
+def test_the_owner_of_a_suspended_client_cannot_cancel(conn: Conn, world: World) -> None:
+    inv = create(conn, world)
+    conn.execute(
+        "update public.clients set status = 'suspended' where id = %s", (world.a.client_id,)
+    )
+    with pytest.raises(NotFound), acting(conn, world.claims("member")):
+        InvestigationRepository(conn).cancel(inv)
+    assert snapshot(conn, inv)["status"] == "pending"
+
+
+def test_two_workers_starting_at_once_cannot_both_win(db_url: str, world: World) -> None:
+    """The functions lock the row before reading its status: the second start waits for the
+    first to commit, then sees processing and fails."""
+    with psycopg.connect(db_url) as setup:
+        with acting(setup, world.claims("member")):
+            inv = InvestigationRepository(setup).create(query="q", data_source="contracts").id
+        setup.commit()
+    outcome: list[object] = []
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url) as second:
+        with acting(first, world.claims("service")):
+            InvestigationRepository(first).start(inv)
+
+            def start_second() -> None:
+                try:
+                    with acting(second, world.claims("service")):
+                        InvestigationRepository(second).start(inv)
+                    outcome.append("started")
+                except RenumDBError as exc:
+                    outcome.append(exc.sqlstate)
+
+            thread = threading.Thread(target=start_second)
+            thread.start()
+            thread.join(0.5)
+            assert thread.is_alive(), "the second start should wait for the row lock"
+        first.commit()
+        thread.join(10)
+        second.rollback()
+    assert outcome == ["RNI01"]
+    with psycopg.connect(db_url) as check:
+        check.execute("delete from public.investigations where id = %s", (inv,))
+        check.commit()
 
 
 # --- progress -----------------------------------------------------------------------------------
