@@ -25,6 +25,11 @@ __all__ = [
     "IntegrityError",
     "InvalidInput",
     "InvalidTenantMetadata",
+    "InvestigationDefinitionFrozen",
+    "InvestigationNotProcessing",
+    "InvestigationProgressRegression",
+    "InvestigationTransitionRefused",
+    "InvestigationWorkflowError",
     "NotFound",
     "NotNullViolation",
     "PermissionDenied",
@@ -119,6 +124,28 @@ class TenantMoveForbidden(IntegrityError):
     """RNT01: an update tried to change a row's client_id (rows never move between tenants)."""
 
 
+class InvestigationWorkflowError(RenumDBError):
+    """RNI01-RNI05: a change the investigation workflow forbids (docs/investigations.md).
+    Raised as is for RNI05 (error written without the investigation failing)."""
+
+
+class InvestigationTransitionRefused(InvestigationWorkflowError):
+    """RNI01: an illegal status transition (e.g. leaving completed, or pending -> completed)."""
+
+
+class InvestigationProgressRegression(InvestigationWorkflowError):
+    """RNI02: progress would decrease."""
+
+
+class InvestigationNotProcessing(InvestigationWorkflowError):
+    """RNI03: progress or results written while the investigation is not processing."""
+
+
+class InvestigationDefinitionFrozen(InvestigationWorkflowError):
+    """RNI04: query, data_source, filters or anomaly_types changed after the investigation left
+    pending."""
+
+
 class RetryableError(RenumDBError):
     """40001 / 40P01 / 55P03: serialization failure, deadlock or lock timeout; retry the unit."""
 
@@ -155,6 +182,11 @@ _EXACT: dict[str, type[RenumDBError]] = {
     "RNU01": InvalidTenantMetadata,
     "RNT01": TenantMoveForbidden,
     "RNC01": CredentialBindingError,
+    "RNI01": InvestigationTransitionRefused,
+    "RNI02": InvestigationProgressRegression,
+    "RNI03": InvestigationNotProcessing,
+    "RNI04": InvestigationDefinitionFrozen,
+    "RNI05": InvestigationWorkflowError,
 }
 
 _CLASS: dict[str, type[RenumDBError]] = {

@@ -1,5 +1,6 @@
 """Typed repositories over the tables; run them on a connection from `Database` or `act_as`."""
 
+from renum_db.repositories.investigations import Investigation, InvestigationRepository
 from renum_db.repositories.knowledge import (
     MAX_LIMIT,
     Document,
@@ -14,6 +15,8 @@ __all__ = [
     "MAX_LIMIT",
     "Document",
     "DocumentRepository",
+    "Investigation",
+    "InvestigationRepository",
     "KnowledgeBase",
     "KnowledgeBaseRepository",
     "KnowledgeCollection",

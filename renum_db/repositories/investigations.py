@@ -1,0 +1,212 @@
+"""The investigation workflow (seed 001): one typed method per SQL function.
+
+Owners call `create` and `cancel` (on a connection from `Database.as_user(...)`); the worker calls
+`start`, `report_progress`, `complete` and `fail` as service_role (`Database.as_service_role()`).
+The rules live in the database (docs/investigations.md): an illegal change raises an
+`InvestigationWorkflowError` subclass (SQLSTATEs RNI01-RNI05), an unknown or foreign id
+`NotFound` (PT404), and a call the role may not make `PermissionDenied` (42501). Like every
+repository here, this one never commits, opens transactions or switches roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, LiteralString
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from renum_db.errors import DatabaseError, wrap_errors
+
+__all__ = [
+    "FINAL_STATUSES",
+    "STATUSES",
+    "Investigation",
+    "InvestigationRepository",
+]
+
+STATUSES: Final = ("pending", "processing", "completed", "failed", "cancelled")
+FINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Investigation:
+    """A row of public.investigations."""
+
+    id: UUID
+    client_id: UUID
+    user_id: UUID
+    session_id: str | None
+    query: str
+    data_source: str
+    status: str
+    progress: float
+    current_phase: str | None
+    results: list[Any]
+    summary: str | None
+    confidence_score: float | None
+    anomalies_found: int
+    total_records_analyzed: int
+    filters: dict[str, Any]
+    anomaly_types: list[Any]
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+    @property
+    def is_final(self) -> bool:
+        """Completed, failed or cancelled: the status never changes again."""
+        return self.status in FINAL_STATUSES
+
+
+# Named columns, not `*`: a column added later must not break the dataclass.
+_COLUMNS: Final = """
+    id, client_id, user_id, session_id, query, data_source, status, progress, current_phase,
+    results, summary, confidence_score, anomalies_found, total_records_analyzed, filters,
+    anomaly_types, error, created_at, updated_at, started_at, completed_at
+"""
+
+
+def _json(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+class InvestigationRepository:
+    """public.investigations through its workflow functions."""
+
+    _GET: LiteralString = "select" + _COLUMNS + "from public.investigations where id = %(id)s"
+    _CREATE: LiteralString = (
+        "select"
+        + _COLUMNS
+        + "from public.create_investigation(query => %(query)s, data_source => %(data_source)s,"
+        " filters => %(filters)s, anomaly_types => %(anomaly_types)s,"
+        " session_id => %(session_id)s)"
+    )
+    _START: LiteralString = (
+        "select" + _COLUMNS + "from public.start_investigation(investigation_id => %(id)s)"
+    )
+    _REPORT_PROGRESS: LiteralString = (
+        "select"
+        + _COLUMNS
+        + "from public.report_investigation_progress(investigation_id => %(id)s,"
+        " progress => %(progress)s, current_phase => %(current_phase)s,"
+        " results => %(results)s, anomalies_found => %(anomalies_found)s,"
+        " total_records_analyzed => %(total_records_analyzed)s)"
+    )
+    _COMPLETE: LiteralString = (
+        "select" + _COLUMNS + "from public.complete_investigation(investigation_id => %(id)s,"
+        " summary => %(summary)s, confidence_score => %(confidence_score)s,"
+        " results => %(results)s, anomalies_found => %(anomalies_found)s,"
+        " total_records_analyzed => %(total_records_analyzed)s)"
+    )
+    _FAIL: LiteralString = (
+        "select"
+        + _COLUMNS
+        + "from public.fail_investigation(investigation_id => %(id)s, error => %(error)s)"
+    )
+    _CANCEL: LiteralString = (
+        "select" + _COLUMNS + "from public.cancel_investigation(investigation_id => %(id)s)"
+    )
+
+    def __init__(self, conn: Connection[Any]) -> None:
+        self._conn = conn
+
+    def _one(self, query: LiteralString, params: Mapping[str, Any]) -> Investigation:
+        with wrap_errors(), self._conn.cursor(row_factory=class_row(Investigation)) as cur:
+            cur.execute(query, params)
+            row = cur.fetchone()
+        if row is None:  # the functions return a row or raise
+            raise DatabaseError("the investigation function returned no row")
+        return row
+
+    def get(self, id: UUID) -> Investigation | None:
+        """The investigation, or None if it does not exist or is not the caller's."""
+        with wrap_errors(), self._conn.cursor(row_factory=class_row(Investigation)) as cur:
+            cur.execute(self._GET, {"id": id})
+            return cur.fetchone()
+
+    def create(
+        self,
+        *,
+        query: str,
+        data_source: str,
+        filters: Mapping[str, Any] | None = None,
+        anomaly_types: Sequence[Any] | None = None,
+        session_id: str | None = None,
+    ) -> Investigation:
+        """`create_investigation`: a pending investigation owned by the calling user."""
+        return self._one(
+            self._CREATE,
+            {
+                "query": query,
+                "data_source": data_source,
+                "filters": Jsonb(dict(filters or {})),
+                "anomaly_types": Jsonb(list(anomaly_types or [])),
+                "session_id": session_id,
+            },
+        )
+
+    def start(self, id: UUID) -> Investigation:
+        """`start_investigation` (service_role): pending -> processing."""
+        return self._one(self._START, {"id": id})
+
+    def report_progress(
+        self,
+        id: UUID,
+        *,
+        progress: float,
+        current_phase: str | None = None,
+        results: Sequence[Any] | None = None,
+        anomalies_found: int | None = None,
+        total_records_analyzed: int | None = None,
+    ) -> Investigation:
+        """`report_investigation_progress` (service_role); None keeps a stored value and
+        `results` replaces the stored array."""
+        return self._one(
+            self._REPORT_PROGRESS,
+            {
+                "id": id,
+                "progress": progress,
+                "current_phase": current_phase,
+                "results": _json(None if results is None else list(results)),
+                "anomalies_found": anomalies_found,
+                "total_records_analyzed": total_records_analyzed,
+            },
+        )
+
+    def complete(
+        self,
+        id: UUID,
+        *,
+        summary: str | None = None,
+        confidence_score: float | None = None,
+        results: Sequence[Any] | None = None,
+        anomalies_found: int | None = None,
+        total_records_analyzed: int | None = None,
+    ) -> Investigation:
+        """`complete_investigation` (service_role): processing -> completed, progress 1."""
+        return self._one(
+            self._COMPLETE,
+            {
+                "id": id,
+                "summary": summary,
+                "confidence_score": confidence_score,
+                "results": _json(None if results is None else list(results)),
+                "anomalies_found": anomalies_found,
+                "total_records_analyzed": total_records_analyzed,
+            },
+        )
+
+    def fail(self, id: UUID, *, error: str) -> Investigation:
+        """`fail_investigation` (service_role): pending | processing -> failed."""
+        return self._one(self._FAIL, {"id": id, "error": error})
+
+    def cancel(self, id: UUID) -> Investigation:
+        """`cancel_investigation` (the owner or service_role): pending | processing -> cancelled."""
+        return self._one(self._CANCEL, {"id": id})
