@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import psycopg
 
 __all__ = [
+    "AuthenticationFailed",
     "CheckViolation",
     "ConfigurationError",
     "Conflict",
@@ -23,8 +24,10 @@ __all__ = [
     "CredentialError",
     "DatabaseError",
     "IntegrityError",
+    "InvalidCredentials",
     "InvalidInput",
     "InvalidTenantMetadata",
+    "InvalidToken",
     "InvestigationDefinitionFrozen",
     "InvestigationNotProcessing",
     "InvestigationProgressRegression",
@@ -37,7 +40,9 @@ __all__ = [
     "ReferenceViolation",
     "RenumDBError",
     "RetryableError",
+    "ServiceError",
     "TenantMoveForbidden",
+    "for_service_error",
     "for_sqlstate",
     "translate",
     "wrap_errors",
@@ -167,6 +172,23 @@ class CredentialBindingError(CredentialError):
     api_credentials (id, service_name, credential_type) changed without re-encrypting."""
 
 
+class AuthenticationFailed(RenumDBError):
+    """The caller could not be authenticated (by Supabase Auth, or a JWT checked locally)."""
+
+
+class InvalidCredentials(AuthenticationFailed):
+    """Wrong email or password (Supabase Auth `invalid_credentials`)."""
+
+
+class InvalidToken(AuthenticationFailed):
+    """A missing, malformed, expired or wrongly signed JWT, or a session that has ended."""
+
+
+class ServiceError(RenumDBError):
+    """An error from Supabase Auth or Storage with no more specific class (`detail` holds the
+    service's error code and HTTP status)."""
+
+
 _EXACT: dict[str, type[RenumDBError]] = {
     "42501": PermissionDenied,
     "P0002": NotFound,
@@ -194,6 +216,75 @@ _CLASS: dict[str, type[RenumDBError]] = {
     "22": InvalidInput,
     "23": IntegrityError,
 }
+
+
+# Supabase Auth (GoTrue `error_code`, snake_case) and Storage (`error`, CamelCase) codes; then the
+# HTTP status. Used by renum_db.auth and renum_db.storage, the boundaries of those two services.
+_SERVICE_CODES: dict[str, type[RenumDBError]] = {
+    "invalid_credentials": InvalidCredentials,
+    "bad_jwt": InvalidToken,
+    "invalid_jwt": InvalidToken,
+    "no_authorization": InvalidToken,
+    "session_not_found": InvalidToken,
+    "session_expired": InvalidToken,
+    "refresh_token_not_found": InvalidToken,
+    "email_exists": Conflict,
+    "phone_exists": Conflict,
+    "user_already_exists": Conflict,
+    "identity_already_exists": Conflict,
+    "conflict": Conflict,
+    "weak_password": InvalidInput,
+    "validation_failed": InvalidInput,
+    "bad_json": InvalidInput,
+    "email_address_invalid": InvalidInput,
+    "same_password": InvalidInput,
+    "not_admin": PermissionDenied,
+    "signup_disabled": PermissionDenied,
+    "email_provider_disabled": PermissionDenied,
+    "email_address_not_authorized": PermissionDenied,
+    "email_not_confirmed": PermissionDenied,
+    "user_banned": PermissionDenied,
+    "user_not_found": NotFound,
+    "over_request_rate_limit": RetryableError,
+    "over_email_send_rate_limit": RetryableError,
+    "request_timeout": RetryableError,
+    "Unauthorized": PermissionDenied,
+    "InvalidJWT": InvalidToken,
+    "Duplicate": Conflict,
+    "ResourceAlreadyExists": Conflict,
+    "NoSuchBucket": NotFound,
+    "NoSuchKey": NotFound,
+    "InvalidKey": InvalidInput,
+    "InvalidMimeType": InvalidInput,
+    "EntityTooLarge": InvalidInput,
+}
+
+_HTTP_STATUS: dict[int, type[RenumDBError]] = {
+    0: ConnectionFailed,  # no HTTP response at all
+    400: InvalidInput,
+    401: InvalidToken,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+    413: InvalidInput,
+    415: InvalidInput,
+    422: InvalidInput,
+    429: RetryableError,
+    502: RetryableError,
+    503: RetryableError,
+    504: RetryableError,
+}
+
+
+def for_service_error(code: str | None, status: int | str | None) -> type[RenumDBError]:
+    """The exception class for a Supabase Auth or Storage error (its code, then its status)."""
+    if code and code in _SERVICE_CODES:
+        return _SERVICE_CODES[code]
+    try:
+        number = int(status) if status is not None else -1
+    except ValueError:
+        number = -1
+    return _HTTP_STATUS.get(number, ServiceError)
 
 
 def for_sqlstate(sqlstate: str | None) -> type[RenumDBError]:
