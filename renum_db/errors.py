@@ -14,11 +14,13 @@ from contextlib import contextmanager
 import psycopg
 
 __all__ = [
+    "AgentNotActive",
     "CheckViolation",
     "ConfigurationError",
     "Conflict",
     "ConnectionFailed",
     "DatabaseError",
+    "IllegalTransition",
     "IntegrityError",
     "InvalidInput",
     "InvalidTenantMetadata",
@@ -26,6 +28,7 @@ __all__ = [
     "NotNullViolation",
     "PermissionDenied",
     "PrerequisiteMissing",
+    "QuotaExceeded",
     "ReferenceViolation",
     "RenumDBError",
     "RetryableError",
@@ -116,6 +119,19 @@ class TenantMoveForbidden(IntegrityError):
     """RNT01: an update tried to change a row's client_id (rows never move between tenants)."""
 
 
+class IllegalTransition(IntegrityError):
+    """RNE01 / RNE02 / RNE03: an agent execution change the state machine forbids (a status move
+    outside the allowed arrows, any change to a finished execution, tokens_used decreasing)."""
+
+
+class AgentNotActive(RenumDBError):
+    """RNE04: the agent is inactive or archived, so it cannot be executed."""
+
+
+class QuotaExceeded(RenumDBError):
+    """RNE05: the client's tokens used this UTC month reached its monthly_token_limit."""
+
+
 class RetryableError(RenumDBError):
     """40001 / 40P01 / 55P03: serialization failure, deadlock or lock timeout; retry the unit."""
 
@@ -138,6 +154,12 @@ _EXACT: dict[str, type[RenumDBError]] = {
     "RNP01": PrerequisiteMissing,
     "RNU01": InvalidTenantMetadata,
     "RNT01": TenantMoveForbidden,
+    "RNE01": IllegalTransition,
+    "RNE02": IllegalTransition,
+    "RNE03": IllegalTransition,
+    "RNE04": AgentNotActive,
+    "RNE05": QuotaExceeded,
+    "RNE06": InvalidInput,
 }
 
 _CLASS: dict[str, type[RenumDBError]] = {
