@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import psycopg
 
 __all__ = [
+    "AgentNotActive",
     "AuthenticationFailed",
     "CheckViolation",
     "ConfigurationError",
@@ -23,6 +24,7 @@ __all__ = [
     "CredentialDecryptionError",
     "CredentialError",
     "DatabaseError",
+    "IllegalTransition",
     "IntegrityError",
     "InvalidCredentials",
     "InvalidInput",
@@ -37,6 +39,7 @@ __all__ = [
     "NotNullViolation",
     "PermissionDenied",
     "PrerequisiteMissing",
+    "QuotaExceeded",
     "ReferenceViolation",
     "RenumDBError",
     "RetryableError",
@@ -151,6 +154,19 @@ class InvestigationDefinitionFrozen(InvestigationWorkflowError):
     pending."""
 
 
+class IllegalTransition(IntegrityError):
+    """RNE01 / RNE02 / RNE03: an agent execution change the state machine forbids (a status move
+    outside the allowed arrows, any change to a finished execution, tokens_used decreasing)."""
+
+
+class AgentNotActive(RenumDBError):
+    """RNE04: the agent is inactive or archived, so it cannot be executed."""
+
+
+class QuotaExceeded(RenumDBError):
+    """RNE05: the client's tokens used this UTC month reached its monthly_token_limit."""
+
+
 class RetryableError(RenumDBError):
     """40001 / 40P01 / 55P03: serialization failure, deadlock or lock timeout; retry the unit."""
 
@@ -209,6 +225,12 @@ _EXACT: dict[str, type[RenumDBError]] = {
     "RNI03": InvestigationNotProcessing,
     "RNI04": InvestigationDefinitionFrozen,
     "RNI05": InvestigationWorkflowError,
+    "RNE01": IllegalTransition,
+    "RNE02": IllegalTransition,
+    "RNE03": IllegalTransition,
+    "RNE04": AgentNotActive,
+    "RNE05": QuotaExceeded,
+    "RNE06": InvalidInput,
 }
 
 _CLASS: dict[str, type[RenumDBError]] = {

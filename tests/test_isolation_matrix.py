@@ -63,10 +63,10 @@ EXPECTED: dict[str, dict[str, tuple[Any, ...]]] = {
         "update": (P, 0, 0, 0, "n", "n"),
         "delete": (P, 0, 0, 0, "n", "n"),
     },
-    "agent_executions": {
+    "agent_executions": {  # users may only cancel (status -> cancelled): their own, or admins
         "select": (P, 0, "n", "n", "n", "n"),
         "insert": (P, R, R, 1, 1, 1),
-        "update": (P, P, P, P, P, "n"),
+        "update": (P, 0, 0, R, R, "n"),
         "delete": (P, P, P, P, P, "n"),
     },
     "api_credentials": {  # metadata for admins only; ciphertext for the backend only
