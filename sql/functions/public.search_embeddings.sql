@@ -8,9 +8,11 @@
      (setting renum.search_exact_max_rows, default 10000). Up to that many, it ranks them all by
      exact cosine distance through the tenant's btree index (recall 1.0, cheap for small sets);
      the distance is written as extensions.cosine_distance(...) so the HNSW index is not used;
-   - above it, it walks the HNSW index with pgvector's iterative scan (relaxed order, then
-     re-sorted) and ef_search 200, filtering to the tenant; if that yields fewer than
-     match_count rows (a very selective filter), it falls back to the exact scan.
+   - above it, it walks the HNSW index (private.nearest_chunks_hnsw: pgvector's iterative scan,
+     relaxed order, ef_search 64, the planner held to the index), filtering to the tenant, takes
+     4 x match_count candidates (at least 40) and keeps the match_count nearest by exact distance;
+     if that yields fewer than match_count rows (a very selective filter), it falls back to the
+     exact scan.
    Validation fails fast with 22004 (null) or 22023 (wrong dimension, zero vector, match_count
    outside 1..200, metadata_filter not an object, min_similarity outside [-1, 1]); pgvector itself
    rejects NaN and infinite components. (Multi-array unnest(a, b) is FROM-clause syntax that
@@ -43,8 +45,6 @@ language plpgsql
 volatile
 security invoker
 set search_path = ''
-set hnsw.iterative_scan = 'relaxed_order'
-set hnsw.ef_search = '200'
 as $$
 #variable_conflict use_column
 declare
@@ -84,7 +84,9 @@ begin
   end if;
 
   tenant := private.search_client_id(search_embeddings.client_id);
-  doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
+  if collection_ids is not null or knowledge_base_ids is not null then
+    doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
+  end if;
 
   select pg_catalog.count(*) into candidates
     from (select
@@ -99,17 +101,35 @@ begin
     select pg_catalog.array_agg(n.id order by n.distance, n.id),
            pg_catalog.array_agg(n.distance order by n.distance, n.id)
       into ids, distances
-      from (select c.id, c.embedding operator(extensions.<=>) query_embedding as distance
-              from public.document_chunks as c
-             where c.client_id = tenant
-               and c.embedding is not null
-               and (doc_ids is null or c.document_id = any (doc_ids))
-               and (metadata_filter is null or c.metadata @> metadata_filter)
-             order by c.embedding operator(extensions.<=>) query_embedding
+      from (select h.id, h.distance
+              from private.nearest_chunks_hnsw(tenant, query_embedding,
+                                               greatest(match_count * 4, 40),
+                                               doc_ids, metadata_filter) as h
+             order by h.distance, h.id
              limit match_count) as n;
   end if;
 
   if coalesce(pg_catalog.cardinality(ids), 0) < least(match_count, candidates) then
+    if usage_agent_id is null then
+      -- The common case in one statement: rank and return (a similarity threshold commutes
+      -- with "nearest first, then limit", so it can filter before the limit).
+      return query
+        select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
+               c.chunk_index, 1 - extensions.cosine_distance(c.embedding, query_embedding)
+          from public.document_chunks as c
+          join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
+          join public.knowledge_collections as k
+            on k.client_id = d.client_id and k.id = d.collection_id
+         where c.client_id = tenant
+           and c.embedding is not null
+           and (doc_ids is null or c.document_id = any (doc_ids))
+           and (metadata_filter is null or c.metadata @> metadata_filter)
+           and (min_similarity is null
+                or 1 - extensions.cosine_distance(c.embedding, query_embedding) >= min_similarity)
+         order by extensions.cosine_distance(c.embedding, query_embedding), c.id
+         limit match_count;
+      return;
+    end if;
     select pg_catalog.array_agg(n.id order by n.distance, n.id),
            pg_catalog.array_agg(n.distance order by n.distance, n.id)
       into ids, distances
