@@ -328,12 +328,13 @@ grant execute on function private.nearest_chunks_hnsw(uuid, extensions.vector, i
    - it resolves the one tenant to search (private.search_client_id) and puts an explicit
      `client_id = <tenant>` predicate beside RLS, so the planner sees the tenant;
    - it counts the candidate chunks (tenant + filters), stopping at the exact-scan limit
-     (setting renum.search_exact_max_rows, default 10000). Up to that many, it ranks them all by
+     (setting renum.search_exact_max_rows, default 5000; chunks without an embedding count too,
+     so the count stays an index-only scan). Up to that many, it ranks them all by
      exact cosine distance through the tenant's btree index (recall 1.0, cheap for small sets);
      the distance is written as extensions.cosine_distance(...) so the HNSW index is not used;
    - above it, it walks the HNSW index (private.nearest_chunks_hnsw: pgvector's iterative scan,
      relaxed order, ef_search 64, the planner held to the index), filtering to the tenant, takes
-     4 x match_count candidates (at least 40) and keeps the match_count nearest by exact distance;
+     2 x match_count candidates (at least 20) and keeps the match_count nearest by exact distance;
      if that yields fewer than match_count rows (a very selective filter), it falls back to the
      exact scan.
    Validation fails fast with 22004 (null) or 22023 (wrong dimension, zero vector, match_count
@@ -374,7 +375,7 @@ declare
   tenant uuid;
   doc_ids uuid[];
   exact_limit integer := coalesce(
-    nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')::integer, 10000);
+    nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')::integer, 5000);
   candidates bigint;
   ids uuid[];
   distances double precision[];
@@ -415,7 +416,6 @@ begin
     from (select
             from public.document_chunks as c
            where c.client_id = tenant
-             and c.embedding is not null
              and (doc_ids is null or c.document_id = any (doc_ids))
              and (metadata_filter is null or c.metadata @> metadata_filter)
            limit exact_limit + 1) as bounded;
@@ -426,7 +426,7 @@ begin
       into ids, distances
       from (select h.id, h.distance
               from private.nearest_chunks_hnsw(tenant, query_embedding,
-                                               greatest(match_count * 4, 40),
+                                               greatest(match_count * 2, 20),
                                                doc_ids, metadata_filter) as h
              order by h.distance, h.id
              limit match_count) as n;
@@ -489,7 +489,7 @@ end;
 $$;
 
 comment on function public.search_embeddings(extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, uuid) is
-  'Semantic search over the caller''s tenant: the match_count (1..200, default 5) chunks nearest to query_embedding (1536 dims) by cosine similarity, best first, optionally within collection_ids / knowledge_base_ids, whose metadata contains metadata_filter, and with similarity >= min_similarity. Exact for small candidate sets, HNSW iterative scan above renum.search_exact_max_rows. The backend (service_role) must pass client_id. usage_agent_id (and usage_execution_id) record the returned chunks as used by that agent. Errors: 22004, 22023, 42501, PT404.';
+  'Semantic search over the caller''s tenant: the match_count (1..200, default 5) chunks nearest to query_embedding (1536 dims) by cosine similarity, best first, optionally within collection_ids / knowledge_base_ids, whose metadata contains metadata_filter, and with similarity >= min_similarity. Exact for small candidate sets, HNSW iterative scan above renum.search_exact_max_rows (default 5000). The backend (service_role) must pass client_id. usage_agent_id (and usage_execution_id) record the returned chunks as used by that agent. Errors: 22004, 22023, 42501, PT404.';
 
 revoke all on function public.search_embeddings(extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, uuid) from public, anon;
 grant execute on function public.search_embeddings(extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, uuid) to authenticated, service_role;
