@@ -334,7 +334,7 @@ grant execute on function private.nearest_chunks_hnsw(uuid, extensions.vector, i
      the distance is written as extensions.cosine_distance(...) so the HNSW index is not used;
    - above it, it walks the HNSW index (private.nearest_chunks_hnsw: pgvector's iterative scan,
      relaxed order, ef_search 64, the planner held to the index), filtering to the tenant, takes
-     2 x match_count candidates (at least 20) and keeps the match_count nearest by exact distance;
+     4 x match_count candidates (at least 40) and keeps the match_count nearest by exact distance;
      if that yields fewer than match_count rows (a very selective filter), it falls back to the
      exact scan.
    Validation fails fast with 22004 (null) or 22023 (wrong dimension, zero vector, match_count
@@ -426,7 +426,7 @@ begin
       into ids, distances
       from (select h.id, h.distance
               from private.nearest_chunks_hnsw(tenant, query_embedding,
-                                               greatest(match_count * 2, 20),
+                                               greatest(match_count * 4, 40),
                                                doc_ids, metadata_filter) as h
              order by h.distance, h.id
              limit match_count) as n;
@@ -436,21 +436,24 @@ begin
     if usage_agent_id is null then
       -- The common case in one statement: rank and return (a similarity threshold commutes
       -- with "nearest first, then limit", so it can filter before the limit).
+      -- Rank first, then join only the winners to their document and collection.
       return query
-        select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
-               c.chunk_index, 1 - extensions.cosine_distance(c.embedding, query_embedding)
-          from public.document_chunks as c
-          join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
+        select n.id, n.document_id, d.collection_id, k.knowledge_base_id, n.content, n.metadata,
+               n.chunk_index, 1 - n.distance
+          from (select c.id, c.document_id, c.content, c.metadata, c.chunk_index, c.client_id,
+                       extensions.cosine_distance(c.embedding, query_embedding) as distance
+                  from public.document_chunks as c
+                 where c.client_id = tenant
+                   and c.embedding is not null
+                   and (doc_ids is null or c.document_id = any (doc_ids))
+                   and (metadata_filter is null or c.metadata @> metadata_filter)
+                 order by 7, 1
+                 limit match_count) as n
+          join public.documents as d on d.client_id = n.client_id and d.id = n.document_id
           join public.knowledge_collections as k
             on k.client_id = d.client_id and k.id = d.collection_id
-         where c.client_id = tenant
-           and c.embedding is not null
-           and (doc_ids is null or c.document_id = any (doc_ids))
-           and (metadata_filter is null or c.metadata @> metadata_filter)
-           and (min_similarity is null
-                or 1 - extensions.cosine_distance(c.embedding, query_embedding) >= min_similarity)
-         order by extensions.cosine_distance(c.embedding, query_embedding), c.id
-         limit match_count;
+         where min_similarity is null or 1 - n.distance >= min_similarity
+         order by n.distance, n.id;
       return;
     end if;
     select pg_catalog.array_agg(n.id order by n.distance, n.id),
