@@ -3,13 +3,14 @@ PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 PG_VERSIONS ?= 16 18
 PYTEST_ARGS ?=
 ROLLBACKS   := $(wildcard migrations/*.rollback.sql)
 FORWARD     := $(filter-out $(ROLLBACKS),$(wildcard migrations/*.sql))
 
 .DEFAULT_GOAL := help
-.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 lint lint-sql sql-check sql-sync clean
+.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 lint lint-sql sql-check sql-sync bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +79,13 @@ sql-check: $(STAMP) ## check that migrations embed the current sql/ sources
 
 sql-sync: $(STAMP) ## refresh the sql/ copies in FILES=migrations/NNNN...sql (unapplied ones only)
 	$(BIN)/renum-db sql sync $(FILES)
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## benchmark retrieval and ingestion on its own embedded Postgres (writes bench/results.md, ~8 min)
+	$(BIN)/python -m bench.run
 
 clean: ## stop the embedded Postgres and remove .venv and .renum
 	-$(BIN)/renum-db db down
