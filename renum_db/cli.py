@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from renum_db import migrations, sqlsource
 from renum_db.config import load_settings
 from renum_db.embedded import server_for
-from renum_db.errors import RenumDBError
+from renum_db.errors import ConfigurationError, RenumDBError
 
 __all__ = ["main"]
 
@@ -111,6 +111,45 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    """`renum-db mcp`: the MCP server for a tenant's agents (docs/mcp.md). Needs the `mcp` extra."""
+    from uuid import UUID
+
+    try:
+        from renum_db.mcp.executor import Limits
+        from renum_db.mcp.server import ServeOptions, serve
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the MCP server needs the `mcp` extra (pip install 'renum-db[mcp]'): {exc}"
+        ) from None
+    if args.audit_log:
+        handler = logging.FileHandler(args.audit_log, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        audit = logging.getLogger("renum_db.mcp.audit")
+        audit.addHandler(handler)
+        audit.setLevel(logging.INFO)
+        audit.propagate = False
+    try:
+        options = ServeOptions(
+            user=args.user,
+            http=args.http,
+            host=args.host,
+            port=args.port,
+            agent_id=UUID(args.agent) if args.agent else None,
+            execution_id=UUID(args.execution) if args.execution else None,
+            audit_table=args.audit_table,
+            limits=Limits(
+                statement_timeout_ms=args.statement_timeout_ms,
+                max_rows=args.max_rows,
+                max_chars=args.max_result_chars,
+            ),
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"--agent and --execution must be uuids ({exc})") from None
+    serve(options)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -148,6 +187,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["rotate", "check", "generate-key"])
     p.add_argument("--batch-size", type=int, default=500, help="rows per transaction (500)")
     p.set_defaults(func=_cmd_credentials)
+
+    p = sub.add_parser(
+        "mcp",
+        help="MCP server giving one tenant's agents read-only access (stdio --user, or --http)",
+    )
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="stdio: act as this user (email or id)")
+    who.add_argument(
+        "--http",
+        action="store_true",
+        help="streamable HTTP: each request's Supabase JWT (SUPABASE_JWT_SECRET) picks the user",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="HTTP address (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="HTTP port (8765)")
+    p.add_argument("--agent", help="record search usage for this agent id")
+    p.add_argument("--execution", help="and this agent execution id")
+    p.add_argument("--audit-log", help="append the audit records (JSON lines) to this file")
+    p.add_argument(
+        "--audit-table", action="store_true", help="also write public.mcp_audit_log rows"
+    )
+    p.add_argument("--statement-timeout-ms", type=int, default=5000, help="per call (5000)")
+    p.add_argument("--max-rows", type=int, default=500, help="rows per query result (500)")
+    p.add_argument(
+        "--max-result-chars", type=int, default=256_000, help="JSON size per result (256000)"
+    )
+    p.set_defaults(func=_cmd_mcp)
     return parser
 
 

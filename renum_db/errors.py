@@ -231,6 +231,7 @@ _EXACT: dict[str, type[RenumDBError]] = {
     "RNE04": AgentNotActive,
     "RNE05": QuotaExceeded,
     "RNE06": InvalidInput,
+    "RNM01": ConfigurationError,
 }
 
 _CLASS: dict[str, type[RenumDBError]] = {
