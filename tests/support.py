@@ -201,6 +201,15 @@ def _seed_tenant(conn: psycopg.Connection[Any], label: str) -> Tenant:
         )
         for i in range(2)
     ]
+    audits = [
+        one(
+            "insert into public.mcp_audit_log (client_id, user_id, transport, tool, statement,"
+            " row_count, duration_ms, outcome) values (%s, %s, 'stdio', 'query', %s, 1, 3, 'ok')"
+            " returning id",
+            (c, t.users["viewer"], f"select {i}"),
+        )
+        for i in range(2)
+    ]
     versions = [
         uuid.UUID(str(r[0]))
         for r in conn.execute(
@@ -219,6 +228,7 @@ def _seed_tenant(conn: psycopg.Connection[Any], label: str) -> Tenant:
         investigations=invs,
         document_versions=versions,
         embedding_cache=cache,
+        mcp_audit_log=audits,
     )
     return t
 

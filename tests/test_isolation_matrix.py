@@ -81,6 +81,12 @@ EXPECTED: dict[str, dict[str, tuple[Any, ...]]] = {
         "update": (P, P, P, P, P, "n"),
         "delete": (P, P, P, P, P, "n"),
     },
+    "mcp_audit_log": {  # tenant admins read; rows only through private.record_mcp_call
+        "select": (P, 0, 0, 0, "n", "n"),
+        "insert": (P, P, P, P, P, P),
+        "update": (P, P, P, P, P, P),
+        "delete": (P, P, P, P, P, "n"),
+    },
     "investigations": {  # owner-only: each A user owns one of A's three investigations
         "select": (P, 0, 1, 1, 1, 3),
         "insert": (P, R, 1, 1, 1, 1),
@@ -104,6 +110,7 @@ UPDATE_COLUMN = {
     "api_credentials": "service_name",
     "investigations": "query",
     "embedding_cache": "model",
+    "mcp_audit_log": "tool",
 }
 
 
@@ -154,6 +161,14 @@ def insert_values(table: str, w: World, actor: str) -> dict[str, Any]:
             "model": "test-model",
             "content_hash": hashlib.sha256(b"new").digest(),
             "embedding": "[1,2,3]",
+        },
+        "mcp_audit_log": {
+            "client_id": c,
+            "user_id": a.users["admin"],
+            "transport": "stdio",
+            "tool": "query",
+            "duration_ms": 1,
+            "outcome": "ok",
         },
     }
     values = dict(by_table[table])
@@ -241,5 +256,5 @@ def test_tenant_users_never_see_another_tenants_rows(
             except psycopg.errors.InsufficientPrivilege:
                 continue
             assert not seen & set(theirs.rows[table]), table
-            if table not in ("api_credentials", "investigations"):
+            if table not in ("api_credentials", "investigations", "mcp_audit_log"):
                 assert seen >= set(mine.rows[table]) or table == "clients", table

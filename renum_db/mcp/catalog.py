@@ -73,7 +73,14 @@ select c.relname::text,
  order by 1
 """
 
-_TENANT_ROLE: Final = "select role from public.users where id = auth.uid()"
+# The user's tenant role, if the user belongs to a client they can see (an active one: the
+# clients policy hides a suspended client from its own users).
+_TENANT_ROLE: Final = """
+select u.role
+  from public.users as u
+  join public.clients as c on c.id = u.client_id
+ where u.id = auth.uid()
+"""
 
 _COLUMNS: Final = """
 select a.attname::text,

@@ -96,6 +96,17 @@ _FORBIDDEN_COLUMNS: Final = frozenset({"encrypted_value"})
 _WRITES: Final = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 
 
+_KINDS: Final = {
+    "VariableSet": "SET / RESET",
+    "VariableShow": "SHOW",
+    "Transaction": "transaction control",
+    "Do": "DO",
+    "Call": "CALL",
+    "Explain": "EXPLAIN",
+    "Copy": "COPY",
+}
+
+
 class QueryRefused(Exception):
     """The statement is not one the MCP server runs; the message says why."""
 
@@ -211,7 +222,8 @@ def check_query(text: str) -> CheckedQuery:
         )
     stmt = statements[0].stmt
     if not isinstance(stmt, ast.SelectStmt):
-        kind = type(stmt).__name__.removesuffix("Stmt").upper()
+        kind = type(stmt).__name__.removesuffix("Stmt")
+        kind = _KINDS.get(kind, kind.upper())
         raise QueryRefused(f"only SELECT statements are allowed, not {kind}")
     checker = _Checker()
     checker(statements)
