@@ -206,7 +206,7 @@ def _seed_tenant(conn: psycopg.Connection[Any], label: str) -> Tenant:
             "insert into public.mcp_audit_log (client_id, user_id, transport, tool, statement,"
             " row_count, duration_ms, outcome) values (%s, %s, 'stdio', 'query', %s, 1, 3, 'ok')"
             " returning id",
-            (c, t.users["viewer"], f"select {i}"),
+            (c, t.users["admin"], f"select {i}"),
         )
         for i in range(2)
     ]

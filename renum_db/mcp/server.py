@@ -178,7 +178,9 @@ def agent_message(exc: BaseException, limits: Limits) -> tuple[str, str]:
         return "refused", f"refused: {exc}"
     if isinstance(exc, RenumDBError):
         state = exc.sqlstate
-        base = _scrub(str(exc.args[0]) if exc.args else type(exc).__name__)
+        base = str(exc.args[0]) if exc.args else type(exc).__name__
+        if state:  # the database's words may name internals; ours (no SQLSTATE) do not
+            base = _scrub(base)
         if state == "57014":
             return "error", (
                 f"the statement was cancelled after {limits.statement_timeout_ms} ms"
