@@ -24,6 +24,9 @@ begin
   if not exists (select from pg_catalog.pg_roles where rolname = 'renum_mcp') then
     create role renum_mcp login noinherit nosuperuser nocreatedb nocreaterole noreplication
       nobypassrls;
+    -- Only on a role created here: commenting needs ADMIN OPTION on it (PostgreSQL 16+).
+    comment on role renum_mcp is
+      'renum-db MCP server login: may only become anon or authenticated (RLS applies), and execute private.resolve_mcp_user and private.record_mcp_call.';
   end if;
 end
 $$;
@@ -76,9 +79,6 @@ begin
   end if;
 end
 $$;
-
-comment on role renum_mcp is
-  'renum-db MCP server login: may only become anon or authenticated (RLS applies), and execute private.resolve_mcp_user and private.record_mcp_call.';
 
 -- Only to find the two functions below: every other function in private is executable by
 -- explicit grants to other roles only.

@@ -41,7 +41,7 @@ def count(db_url: str, table: str) -> int:
     return int(row[0])
 
 
-# --- layer 2: the read-only runner, without layer 1 ---------------------------------------------
+# --- layer 2: the read-only runner, without layer 1 -----------------------------------------------
 
 
 def test_a_write_reached_through_a_function_fails_because_the_transaction_is_read_only(
@@ -112,9 +112,7 @@ def test_the_size_cap_cuts_a_result_larger_than_the_limit(mcp_conn: Conn, world:
     assert all(len(json.dumps(r)) < 1000 for r in result.rows)
 
 
-def test_a_setting_changed_by_a_statement_does_not_outlive_it(
-    mcp_conn: Conn, world: World
-) -> None:
+def test_a_setting_changed_by_a_statement_does_not_outlive_it(mcp_conn: Conn, world: World) -> None:
     other = json.dumps(user_claims(world.b.users["admin"]))
     run_read_only(
         mcp_conn,
@@ -222,7 +220,17 @@ def test_the_login_role_can_become_only_anon_and_authenticated(mcp_conn: Conn) -
           from pg_catalog.pg_roles r where r.rolname = current_user
         """
     ).fetchone()
-    assert row == (False, False, False, False, False, False, ["anon", "authenticated"], False, False)
+    assert row == (
+        False,
+        False,
+        False,
+        False,
+        False,
+        False,
+        ["anon", "authenticated"],
+        False,
+        False,
+    )
 
 
 def test_the_login_role_check_accepts_the_mcp_role(mcp_conn: Conn) -> None:
@@ -252,7 +260,7 @@ def test_the_login_role_check_refuses_a_role_that_cannot_act_as_a_user(db_url: s
             c.execute("drop role renum_mcp_test_weak")
 
 
-# --- catalog tools ---------------------------------------------------------------------------------
+# --- catalog tools --------------------------------------------------------------------------------
 
 
 def tables_for(conn: Conn, claims: dict[str, Any] | None, kind: str = "table") -> set[str]:
@@ -305,7 +313,8 @@ def test_columns_come_with_their_comments_and_never_encrypted_value(
     assert info.name == "api_credentials"
     assert "encrypted_value" not in names
     assert names[:2] == ["id", "client_id"]
-    assert info.comment and "Encrypted third-party credentials" in info.comment
+    assert info.comment is not None
+    assert "Encrypted third-party credentials" in info.comment
 
 
 def test_columns_of_a_table_the_user_cannot_read_are_not_found(conn: Conn, world: World) -> None:
@@ -318,7 +327,7 @@ def test_columns_of_a_private_relation_are_not_found(conn: Conn, world: World) -
         catalog.list_columns(conn, "pg_authid")
 
 
-# --- private.resolve_mcp_user ----------------------------------------------------------------------
+# --- private.resolve_mcp_user ---------------------------------------------------------------------
 
 
 def resolve(mcp_conn: Conn, identifier: str) -> Any:
@@ -346,7 +355,9 @@ def test_an_auth_user_without_a_profile_resolves_to_nothing(mcp_conn: Conn, worl
 def test_a_banned_user_resolves_to_nothing(mcp_url: str, db_url: str, world: World) -> None:
     user = world.a.users["member"]
     with psycopg.connect(db_url) as c:
-        c.execute("update auth.users set banned_until = now() + interval '1 day' where id = %s", (user,))
+        c.execute(
+            "update auth.users set banned_until = now() + interval '1 day' where id = %s", (user,)
+        )
         c.commit()
     try:
         with psycopg.connect(mcp_url) as m:
@@ -364,7 +375,7 @@ def test_no_api_role_may_resolve_users(conn: Conn, world: World, actor: str) -> 
     assert caught.value.sqlstate == "42501"
 
 
-# --- private.record_mcp_call and the audit table ---------------------------------------------------
+# --- private.record_mcp_call and the audit table --------------------------------------------------
 
 
 def test_an_audit_row_is_filed_under_the_users_own_tenant(

@@ -20,7 +20,10 @@ REFUSED, HARMLESS, CUT, CANCELLED = "refused", "harmless", "cut", "cancelled"
 
 INJECTIONS: list[tuple[str, str]] = [
     # writes
-    ("insert into documents (collection_id, name) select collection_id, 'x' from documents", REFUSED),
+    (
+        "insert into documents (collection_id, name) select collection_id, 'x' from documents",
+        REFUSED,
+    ),
     ("update documents set name = 'pwned'", REFUSED),
     ("delete from document_chunks", REFUSED),
     ("with gone as (delete from documents returning id) select count(*) from gone", REFUSED),

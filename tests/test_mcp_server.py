@@ -114,9 +114,7 @@ def run_stdio(
     return anyio.run(main)
 
 
-def run_http(
-    endpoint: str, token: str, script: list[tuple[str, str, dict[str, Any]]]
-) -> Run:
+def run_http(endpoint: str, token: str, script: list[tuple[str, str, dict[str, Any]]]) -> Run:
     async def main() -> Run:
         async with (
             create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http,
@@ -200,8 +198,16 @@ def http_server(db_url: str, corpus_world: World, logs: Path) -> Iterator[str]:
     env.pop("OPENAI_API_KEY", None)
     with (logs / "http-server.log").open("w", encoding="utf-8") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "renum_db", "mcp", "--http", "--port", str(port),
-             "--audit-table"],
+            [
+                sys.executable,
+                "-m",
+                "renum_db",
+                "mcp",
+                "--http",
+                "--port",
+                str(port),
+                "--audit-table",
+            ],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -413,7 +419,7 @@ def test_the_tenants_admin_reads_its_audit_rows_and_a_viewer_does_not(
 
 
 def test_stdio_refuses_to_start_for_an_unknown_user(db_url: str) -> None:
-    proc = subprocess.run(  # noqa: S603 - our own CLI
+    proc = subprocess.run(
         [sys.executable, "-m", "renum_db", "mcp", "--user", "ghost@example.com"],
         cwd=ROOT,
         env={**os.environ, "RENUM_MCP_DATABASE_URL": mcp_database_url(db_url)},
@@ -427,7 +433,7 @@ def test_stdio_refuses_to_start_for_an_unknown_user(db_url: str) -> None:
 
 
 def test_the_server_refuses_to_log_in_as_a_role_with_more_rights(db_url: str) -> None:
-    proc = subprocess.run(  # noqa: S603 - our own CLI
+    proc = subprocess.run(
         [sys.executable, "-m", "renum_db", "mcp", "--user", "viewer@a.example"],
         cwd=ROOT,
         env={**os.environ, "RENUM_MCP_DATABASE_URL": db_url},  # the test's strong role
@@ -480,8 +486,12 @@ def test_http_refuses_a_request_without_a_valid_user_token(
         "none": None,
         "garbage": "not-a-jwt",
         "wrong_secret": LocalAuth("x" * 40).sign(
-            {"sub": str(user), "role": "authenticated", "aud": "authenticated",
-             "exp": int(time.time()) + 600}
+            {
+                "sub": str(user),
+                "role": "authenticated",
+                "aud": "authenticated",
+                "exp": int(time.time()) + 600,
+            }
         ),
         "expired": token_for(db_url, user, exp=int(time.time()) - 60),
         "service_role_key": LocalAuth(SECRET).mint_api_key("service_role"),

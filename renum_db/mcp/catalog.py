@@ -139,9 +139,7 @@ def list_columns(conn: Connection[Any], table: str) -> tuple[TableInfo, list[Col
     visible = {t.name: t for t in list_tables(conn)}
     info = visible.get(name)
     if info is None:
-        raise NotFound(
-            f"no table or view named {table!r} that you can read (see list_tables)"
-        )
+        raise NotFound(f"no table or view named {table!r} that you can read (see list_tables)")
     with wrap_errors():
         rows = conn.execute(_COLUMNS, (name, list(HIDDEN_COLUMNS))).fetchall()
     return info, [

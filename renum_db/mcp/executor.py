@@ -111,7 +111,7 @@ def run_read_only(
     Database errors surface as renum_db exceptions (statement_timeout: 57014, a write:
     25006, a privilege: 42501). The transaction is always rolled back.
     """
-    inner = sql.SQL(statement)  # type: ignore[arg-type] # checked and deparsed by layer 1
+    inner = sql.SQL(statement)  # checked and deparsed by layer 1
     wrapped = sql.SQL(
         "select pg_catalog.left(pg_catalog.row_to_json({alias}.*)::text, {chars})"
         " from ({inner}\n) as {alias} limit {rows}"

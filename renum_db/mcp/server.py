@@ -189,7 +189,9 @@ def agent_message(exc: BaseException, limits: Limits) -> tuple[str, str]:
         if state == "25006":
             return "refused", "refused by the database: this session is read-only"
         if state == "42501":
-            return "error", base if base.startswith("permission denied") else f"permission denied: {base}"
+            return "error", base if base.startswith(
+                "permission denied"
+            ) else f"permission denied: {base}"
         if state:
             return "error", f"database error {state}: {base}"
         return "error", base
@@ -518,9 +520,7 @@ def mcp_database_url(base_url: str | None = None) -> str:
         from renum_db.embedded import server_for
 
         settings = load_settings()
-        base_url = settings.database_url or server_for(
-            settings.data_dir, settings.pg_version
-        ).url()
+        base_url = settings.database_url or server_for(settings.data_dir, settings.pg_version).url()
     params = conninfo_to_dict(base_url)
     params.pop("password", None)
     params["user"] = MCP_ROLE
@@ -555,9 +555,7 @@ def serve(options: ServeOptions, *, database_url: str | None = None) -> None:
             user_id = resolve_user(db, options.user)
             server = build_server(
                 app,
-                stdio_caller(
-                    user_id, agent_id=options.agent_id, execution_id=options.execution_id
-                ),
+                stdio_caller(user_id, agent_id=options.agent_id, execution_id=options.execution_id),
             )
             log.info("serving user %s over stdio", user_id)
             server.run("stdio")
