@@ -122,13 +122,17 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"the MCP server needs the `mcp` extra (pip install 'renum-db[mcp]'): {exc}"
         ) from None
-    if args.audit_log:
-        handler = logging.FileHandler(args.audit_log, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        audit = logging.getLogger("renum_db.mcp.audit")
-        audit.addHandler(handler)
-        audit.setLevel(logging.INFO)
-        audit.propagate = False
+    # Audit records: JSON lines to the file, or to stderr (stdout is the stdio protocol).
+    handler: logging.Handler = (
+        logging.FileHandler(args.audit_log, encoding="utf-8")
+        if args.audit_log
+        else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit = logging.getLogger("renum_db.mcp.audit")
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
     try:
         options = ServeOptions(
             user=args.user,

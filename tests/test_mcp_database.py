@@ -66,11 +66,14 @@ def test_a_second_command_smuggled_past_the_parser_is_a_syntax_error_not_a_comma
     with pytest.raises(RenumDBError) as caught:
         run_read_only(
             mcp_conn,
-            "select 1) as x; delete from public.documents; select (1",
+            # Closes the wrapper so that all three commands are valid SQL on their own.
+            "select 1 as a) as renum_mcp_row; delete from public.documents;"
+            " select * from (select 1",
             claims=user_claims(world.a.users["admin"]),
             limits=Limits(),
         )
     assert caught.value.sqlstate == "42601"
+    assert "cannot insert multiple commands" in str(caught.value)
     assert count(db_url, "documents") == before
 
 

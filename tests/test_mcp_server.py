@@ -358,6 +358,15 @@ def test_every_call_is_written_to_the_audit_log_file(
     assert ok["agent_id"] == str(corpus_world.a.rows["agents"][0])
 
 
+def test_without_an_audit_log_file_the_records_go_to_stderr_never_stdout(
+    stdio_runs: dict[str, Run], logs: Path
+) -> None:
+    # stdout carries the protocol: a stray line there would have broken the session above.
+    lines = (logs / "stderr-b.log").read_text().splitlines()
+    entries = [json.loads(line) for line in lines if line.startswith('{"ts"')]
+    assert [e["tool"] for e in entries] == [tool for _, tool, _ in SCRIPT]
+
+
 def audit_rows(db_url: str, user_id: uuid.UUID, transport: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(db_url) as conn:
         return conn.execute(
