@@ -106,7 +106,7 @@ def test_the_row_cap_cuts_a_huge_result_and_says_so(mcp_conn: Conn, world: World
 def test_the_size_cap_cuts_a_result_larger_than_the_limit(mcp_conn: Conn, world: World) -> None:
     result = run_read_only(
         mcp_conn,
-        "select repeat('x', 5000000) as big union all select 'small'",
+        "select repeat('x', 200000) as big union all select 'small'",
         claims=user_claims(world.a.users["viewer"]),
         limits=Limits(max_chars=1000),
     )

@@ -88,8 +88,8 @@ INJECTIONS: list[tuple[str, str]] = [
     ("select * from (select * from documents for key share) as d", REFUSED),
     # huge results
     ("select generate_series(1, 100000000) as g", CUT),
-    ("select repeat('x', 10000000) as big", CUT),
-    ("select a.id from document_chunks a, document_chunks b, generate_series(1, 100000)", CUT),
+    ("select repeat('x', 200000) as big", CUT),
+    ("select a.id, generate_series(1, 100000) from document_chunks a, document_chunks b", CUT),
     # slow queries
     ("select count(*) from generate_series(1, 2000000000)", CANCELLED),
     (
@@ -147,7 +147,7 @@ def suite(
             "--user",
             "admin@a.example",
             "--statement-timeout-ms",
-            "500",
+            "2000",
             "--max-rows",
             "50",
             "--max-result-chars",
@@ -175,7 +175,7 @@ def test_an_injected_statement_is_refused_or_harmless(
         assert "refused:" in out.text
     elif expected == CANCELLED:
         assert out.is_error, out.text
-        assert "cancelled after 500 ms" in out.text
+        assert "cancelled after 2000 ms" in out.text
     elif expected == CUT:
         assert not out.is_error, out.text
         assert out.data is not None
