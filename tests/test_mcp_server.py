@@ -26,8 +26,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from renum_db.embeddings import LexicalHashingEmbeddings
+from renum_db.errors import DatabaseError
 from renum_db.local_auth import LocalAuth
-from renum_db.mcp.server import mcp_database_url
+from renum_db.mcp.executor import Limits
+from renum_db.mcp.server import agent_message, mcp_database_url
 from renum_db.vector import Vector, register_vector
 from tests.support import Tenant, World
 
@@ -509,3 +511,31 @@ def test_http_refuses_a_request_without_a_valid_user_token(
     status, challenge = post_initialize(http_server, tokens[case])
     assert status == 401
     assert challenge.lower().startswith("bearer")
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+def test_a_database_error_reaches_the_agent_without_internal_names() -> None:
+    exc = DatabaseError(
+        "function private.search_client_id(uuid) failed for role renum_mcp on auth.users",
+        sqlstate="XX000",
+    )
+    outcome, message = agent_message(exc, Limits())
+    assert outcome == "error"
+    assert message.startswith("database error XX000: function an internal object(uuid) failed")
+    assert "private." not in message
+    assert "auth.users" not in message
+    assert "renum_mcp" not in message
+
+
+def test_an_unexpected_exception_reaches_the_agent_as_a_generic_message() -> None:
+    outcome, message = agent_message(KeyError("postgres://user:secret@host"), Limits())
+    assert outcome == "error"
+    assert message == "internal error (the server's log has the details)"
+
+
+def test_a_timeout_names_the_limit_that_cancelled_it() -> None:
+    exc = DatabaseError("canceling statement due to statement timeout", sqlstate="57014")
+    _, message = agent_message(exc, Limits(statement_timeout_ms=1234))
+    assert message.startswith("the statement was cancelled after 1234 ms")

@@ -4,7 +4,8 @@ Both run inside the user's read-only request (role `authenticated` with the user
 the privilege functions answer for that user's database role. A table is listed when the role
 may select it (or some of its columns) and, if row-level security is on, some `select` policy
 for `authenticated` can let a row through for the user's tenant role: policies of the form
-`client_id = (select private.current_client_id('<min role>'))` are compared with the user's
+`client_id = (select private.current_client_id('<min role>'))` (any helper taking the role
+name) are compared with the user's
 role (viewer < member < admin), so a viewer is not shown `api_credentials` (admins only) and a
 user without a tenant is shown nothing. Columns are those the role may select, never
 `encrypted_value`. Nothing outside `public` is ever listed.
@@ -23,7 +24,9 @@ from renum_db.errors import NotFound, wrap_errors
 __all__ = ["ColumnInfo", "TableInfo", "list_columns", "list_tables"]
 
 ROLE_RANK: Final = {"viewer": 1, "member": 2, "admin": 3}
-_MIN_ROLE = re.compile(r"current_client_id\('(\w+)'")
+# The minimum tenant role a policy names: `<helper>('viewer'|'member'|'admin'::text)`, whatever
+# the tenant-resolution helper is called.
+_MIN_ROLE = re.compile(r"\('(viewer|member|admin)'::text\)")
 HIDDEN_COLUMNS: Final = frozenset({"encrypted_value"})
 
 
