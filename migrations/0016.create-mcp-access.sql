@@ -44,6 +44,14 @@ begin
        where m.roleid = (select oid from pg_catalog.pg_roles where rolname = api_role)
          and m.member = (select oid from pg_catalog.pg_roles where rolname = 'renum_mcp')
     ) then
+      if not pg_catalog.pg_has_role(current_user, api_role, 'MEMBER WITH ADMIN OPTION') then
+        raise exception using
+          errcode = 'RNP01',
+          message = pg_catalog.format(
+            'renum-db prerequisites missing: the migrating role %s cannot grant %s to renum_mcp',
+            current_user, api_role),
+          hint = 'Supabase''s postgres holds ADMIN OPTION on anon and authenticated; elsewhere grant them to the migrating role WITH ADMIN OPTION.';
+      end if;
       execute pg_catalog.format('grant %I to renum_mcp', api_role);
     end if;
   end loop;

@@ -175,7 +175,7 @@ def stdio_runs(db_url: str, corpus_world: World, logs: Path) -> dict[str, Run]:
             url,
             [
                 "--user",
-                "viewer@a.example",
+                "member@a.example",  # the "a member of tenant A"
                 "--agent",
                 str(w.a.rows["agents"][0]),
                 "--audit-table",
@@ -273,7 +273,7 @@ def test_the_agent_lists_the_tables_and_columns_of_the_tenant_schema(
     run = pick(request, fixture, label)
     tables = {t["name"] for t in run.data("tables")["tables"]}
     assert {"documents", "document_chunks", "knowledge_collections"} <= tables
-    assert "api_credentials" not in tables  # viewers cannot read it
+    assert "api_credentials" not in tables  # admins only
     columns = [c["name"] for c in run.data("columns")["columns"]]
     assert columns[:3] == ["id", "client_id", "collection_id"]
 
@@ -349,7 +349,7 @@ def test_every_call_is_written_to_the_audit_log_file(
 ) -> None:
     entries = [json.loads(line) for line in (logs / "audit-a.jsonl").read_text().splitlines()]
     assert [e["tool"] for e in entries] == [tool for _, tool, _ in SCRIPT]
-    assert {e["user_id"] for e in entries} == {str(corpus_world.a.users["viewer"])}
+    assert {e["user_id"] for e in entries} == {str(corpus_world.a.users["member"])}
     assert {e["transport"] for e in entries} == {"stdio"}
     by_statement = {e["statement"]: e for e in entries if e["tool"] == "query"}
     assert by_statement["delete from documents"]["outcome"] == "refused"
@@ -381,7 +381,7 @@ def audit_rows(db_url: str, user_id: uuid.UUID, transport: str) -> list[tuple[An
 def test_with_audit_table_every_stdio_call_is_a_row_of_the_users_tenant(
     stdio_runs: dict[str, Run], db_url: str, corpus_world: World
 ) -> None:
-    rows = audit_rows(db_url, corpus_world.a.users["viewer"], "stdio")
+    rows = audit_rows(db_url, corpus_world.a.users["member"], "stdio")
     assert len(rows) == len(SCRIPT)
     assert {r[0] for r in rows} == {corpus_world.a.client_id}
     assert sorted(r[1] for r in rows) == sorted(tool for _, tool, _ in SCRIPT)
@@ -419,7 +419,7 @@ def test_the_tenants_admin_reads_its_audit_rows_and_a_viewer_does_not(
                 row = conn.execute(
                     "select count(*) from public.mcp_audit_log where transport = 'stdio'"
                     " and user_id = %s",
-                    (a.users["viewer"],),
+                    (a.users["member"],),
                 ).fetchone()
                 assert row is not None
                 seen[role] = int(row[0])
