@@ -142,6 +142,7 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
             agent_id=UUID(args.agent) if args.agent else None,
             execution_id=UUID(args.execution) if args.execution else None,
             audit_table=args.audit_table,
+            public_url=args.public_url,
             limits=Limits(
                 statement_timeout_ms=args.statement_timeout_ms,
                 max_rows=args.max_rows,
@@ -205,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="HTTP address (127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="HTTP port (8765)")
+    p.add_argument(
+        "--public-url", help="HTTP: the endpoint's public URL, for the OAuth resource metadata"
+    )
     p.add_argument("--agent", help="record search usage for this agent id")
     p.add_argument("--execution", help="and this agent execution id")
     p.add_argument("--audit-log", help="append the audit records (JSON lines) to this file")

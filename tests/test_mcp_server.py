@@ -26,7 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from renum_db.embeddings import LexicalHashingEmbeddings
-from renum_db.errors import DatabaseError
+from renum_db.errors import ConnectionFailed, DatabaseError
 from renum_db.local_auth import LocalAuth
 from renum_db.mcp.executor import Limits
 from renum_db.mcp.server import agent_message, mcp_database_url
@@ -455,6 +455,29 @@ def test_the_server_refuses_to_log_in_as_a_role_with_more_rights(db_url: str) ->
     )
     assert proc.returncode == 2
     assert "can only become anon and authenticated" in proc.stderr
+
+
+def test_http_refuses_to_start_without_the_jwt_secret(db_url: str) -> None:
+    env = {**os.environ, "RENUM_MCP_DATABASE_URL": mcp_database_url(db_url)}
+    env.pop("SUPABASE_JWT_SECRET", None)
+    proc = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "renum_db", "mcp", "--http", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "SUPABASE_JWT_SECRET is not set" in proc.stderr
+
+
+def test_a_lost_database_connection_reaches_the_agent_without_addresses() -> None:
+    exc = ConnectionFailed('connection to server at "10.1.2.3", port 5432 failed: timeout')
+    outcome, message = agent_message(exc, Limits())
+    assert outcome == "error"
+    assert "10.1.2.3" not in message
 
 
 def post_initialize(endpoint: str, token: str | None) -> tuple[int, str]:

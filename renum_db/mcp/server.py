@@ -43,7 +43,13 @@ from psycopg import Connection
 
 from renum_db.db import Database, act_as, user_claims
 from renum_db.embeddings import EmbeddingProvider
-from renum_db.errors import ConfigurationError, InvalidToken, RenumDBError, wrap_errors
+from renum_db.errors import (
+    ConfigurationError,
+    ConnectionFailed,
+    InvalidToken,
+    RenumDBError,
+    wrap_errors,
+)
 from renum_db.local_auth import LocalAuth
 from renum_db.mcp import catalog
 from renum_db.mcp import search as search_module
@@ -176,6 +182,8 @@ def agent_message(exc: BaseException, limits: Limits) -> tuple[str, str]:
     """(outcome, message) for an exception raised by a tool; never a traceback."""
     if isinstance(exc, QueryRefused | ToolRefused):
         return "refused", f"refused: {exc}"
+    if isinstance(exc, ConnectionFailed):
+        return "error", "the database is unavailable right now; try again later"
     if isinstance(exc, RenumDBError):
         state = exc.sqlstate
         base = str(exc.args[0]) if exc.args else type(exc).__name__
@@ -536,6 +544,7 @@ class ServeOptions:
     agent_id: UUID | None = None
     execution_id: UUID | None = None
     audit_table: bool = False
+    public_url: str | None = None
     limits: Limits = field(default_factory=Limits)
 
 
@@ -564,7 +573,7 @@ def serve(options: ServeOptions, *, database_url: str | None = None) -> None:
 
         auth = LocalAuth.from_env()
         supabase_url = os.environ.get("SUPABASE_URL", "").strip().rstrip("/")
-        resource = f"http://{options.host}:{options.port}/mcp"
+        resource = options.public_url or f"http://{options.host}:{options.port}/mcp"
         settings = AuthSettings(
             issuer_url=f"{supabase_url}/auth/v1" if supabase_url else auth.issuer,  # type: ignore[arg-type]
             resource_server_url=resource,  # type: ignore[arg-type]
