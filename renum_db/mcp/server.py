@@ -197,9 +197,9 @@ def agent_message(exc: BaseException, limits: Limits) -> tuple[str, str]:
         if state == "25006":
             return "refused", "refused by the database: this session is read-only"
         if state == "42501":
-            return "error", base if base.startswith(
-                "permission denied"
-            ) else f"permission denied: {base}"
+            if not base.startswith("permission denied"):
+                base = f"permission denied: {base}"
+            return "error", base
         if state:
             return "error", f"database error {state}: {base}"
         return "error", base
