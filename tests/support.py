@@ -276,6 +276,13 @@ def classify(exc: RenumDBError) -> Denied | str:
     return f"{exc.sqlstate}: {exc}"
 
 
+def allow_storage_delete(conn: psycopg.Connection[Any]) -> None:
+    """What Supabase Storage does right before it deletes rows of storage.buckets/objects: set
+    storage.allow_delete_query for the current transaction, which lifts the statement triggers
+    protect_buckets_delete / protect_objects_delete (anything else gets 42501)."""
+    conn.execute("select pg_catalog.set_config('storage.allow_delete_query', 'true', true)")
+
+
 @contextmanager
 def acting(conn: psycopg.Connection[Any], claims: dict[str, Any] | None) -> Iterator[None]:
     """A PostgREST-like request inside the test's transaction (a savepoint)."""
