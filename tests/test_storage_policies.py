@@ -300,7 +300,11 @@ def test_a_direct_delete_outside_the_storage_service_is_refused(
 ) -> None:
     """As on Supabase: storage.protect_objects_delete refuses any DELETE that did not come
     through the Storage service, whoever asks (postgres included; RLS is not even consulted)."""
-    claims = None if actor == "postgres" else world.claims(actor)
-    with pytest.raises(PermissionDenied, match="direct deletion"), wrap_errors():
-        with conn.transaction(), (acting(conn, claims) if actor != "postgres" else nullcontext()):
-            conn.execute("delete from storage.objects where name = %s", (objects["A"],))
+    as_actor = nullcontext() if actor == "postgres" else acting(conn, world.claims(actor))
+    with (
+        pytest.raises(PermissionDenied, match="direct deletion"),
+        wrap_errors(),
+        conn.transaction(),
+        as_actor,
+    ):
+        conn.execute("delete from storage.objects where name = %s", (objects["A"],))
