@@ -562,3 +562,22 @@ def test_a_timeout_names_the_limit_that_cancelled_it() -> None:
     exc = DatabaseError("canceling statement due to statement timeout", sqlstate="57014")
     _, message = agent_message(exc, Limits(statement_timeout_ms=1234))
     assert message.startswith("the statement was cancelled after 1234 ms")
+
+
+def test_the_default_database_url_logs_in_as_the_mcp_role_without_a_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RENUM_MCP_DATABASE_URL", raising=False)
+    url = mcp_database_url("postgresql://postgres:secret@/renum?host=/run/renum/socket-dir")
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    assert params["user"] == "renum_mcp"
+    assert "password" not in params
+    assert params["dbname"] == "renum"
+    assert params["host"] == "/run/renum/socket-dir"
+
+
+def test_an_explicit_mcp_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RENUM_MCP_DATABASE_URL", "postgresql://renum_mcp:pw@db.example:5432/x")
+    assert mcp_database_url("postgresql://postgres@/y") == (
+        "postgresql://renum_mcp:pw@db.example:5432/x"
+    )
