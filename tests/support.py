@@ -196,7 +196,7 @@ def _seed_tenant(conn: psycopg.Connection[Any], label: str) -> Tenant:
     cache = [
         one(
             "insert into public.embedding_cache (client_id, model, content_hash, embedding) "
-            "values (%s, 'test-model', sha256(%s::bytea), '[1,0,0]') returning id",
+            "values (%s, 'test-model:3', sha256(%s::bytea), '[1,0,0]') returning id",
             (c, f"text {i} of {label}".encode()),
         )
         for i in range(2)
