@@ -1,6 +1,11 @@
 """Test harness: one embedded PostgreSQL per run (the version from RENUM_PG_VERSION), a template
 database built once by the real migration command, and a fresh copy of it per test module.
-Tests that write use the `conn` fixture: one transaction, always rolled back."""
+Tests that write use the `conn` fixture: one transaction, always rolled back.
+
+A custom PostgREST role (CUSTOM_API_ROLE: inherits `authenticated`, granted to `authenticator`, as
+Supabase documents custom roles) is created once per run. It is an actor of the isolation matrix
+and of every function's actor matrix; with RENUM_TEST_API_ROLE=custom the whole suite runs every
+signed-in user's request under it instead of `authenticated` (`make test` does one such run)."""
 
 from __future__ import annotations
 
@@ -15,7 +20,14 @@ import pytest
 
 from renum_db import migrations
 from renum_db.embedded import EmbeddedServer, server_for
-from tests.support import World, create_database, drop_database, seed_world, url_for
+from tests.support import (
+    World,
+    create_custom_api_role,
+    create_database,
+    drop_database,
+    seed_world,
+    url_for,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_VERSION = int(os.environ.get("RENUM_PG_VERSION", "16"))
@@ -41,6 +53,7 @@ def template_url(admin_url: str) -> Iterator[str]:
     """The template: an empty database migrated by the real command (shim first)."""
     url = create_database(admin_url, TEMPLATE)
     migrations.apply(url, shim="always")
+    create_custom_api_role(url)
     yield url
     drop_database(admin_url, TEMPLATE)
 

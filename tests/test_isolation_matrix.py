@@ -75,9 +75,9 @@ EXPECTED: dict[str, dict[str, tuple[Any, ...]]] = {
         "update": (P, 0, 0, 0, "n", "n"),
         "delete": (P, 0, 0, 0, "n", "n"),
     },
-    "embedding_cache": {  # any user of the tenant reads and adds; only the backend prunes
+    "embedding_cache": {  # users of the tenant read; only the backend writes (no poisoning)
         "select": (P, 0, "n", "n", "n", "n"),
-        "insert": (P, R, 1, 1, 1, 1),
+        "insert": (P, P, P, P, P, 1),
         "update": (P, P, P, P, P, "n"),
         "delete": (P, P, P, P, P, "n"),
     },
@@ -151,7 +151,7 @@ def insert_values(table: str, w: World, actor: str) -> dict[str, Any]:
         "investigations": {"client_id": c, "query": "new", "data_source": "contracts"},
         "embedding_cache": {
             "client_id": c,
-            "model": "test-model",
+            "model": "test-model:3",
             "content_hash": hashlib.sha256(b"new").digest(),
             "embedding": "[1,2,3]",
         },

@@ -341,7 +341,7 @@ def test_bad_parameters_fail_clearly(
     ("literal", "message"),
     [
         ("[1,2,3]", "has 3 dimensions"),
-        ("[" + ",".join(["0"] * DIMS) + "]", "zero vector"),
+        ("[" + ",".join(["0"] * DIMS) + "]", "non-zero, finite norm"),
         ("[" + ",".join(["NaN"] * DIMS) + "]", "NaN not allowed"),
         ("[" + ",".join(["Infinity"] * DIMS) + "]", "infinite value not allowed"),
     ],
