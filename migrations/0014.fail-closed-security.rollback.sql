@@ -58,6 +58,8 @@ create policy renum_documents_objects_delete on storage.objects
   );
 -- <<< sql/policies/storage_bucket.sql.j2 bucket=documents select=viewer insert=member update=member delete=member
 
+-- A rollback drops the constraint its migration added:
+-- squawk-ignore ban-drop-constraint
 alter table public.embedding_cache drop constraint if exists embedding_cache_dimensions_chk;
 drop policy if exists embedding_cache_select on public.embedding_cache;
 grant insert (client_id, model, content_hash, embedding) on table public.embedding_cache to authenticated;

@@ -427,9 +427,7 @@ class LexicalHashingEmbeddings:
 # Cache in Postgres
 # --------------------------------------------------------------------------------------------
 
-_RESOLVE_CLIENT: Final = (
-    "select private.request_client_id(%s::uuid), private.request_is_backend()"
-)
+_RESOLVE_CLIENT: Final = "select private.request_client_id(%s::uuid), private.request_is_backend()"
 
 _SELECT_CACHED: Final = """
 select content_hash, embedding

@@ -51,16 +51,14 @@ def install_api_role_switch() -> None:
         return
 
     @contextmanager
-    def switched(
-        conn: psycopg.Connection[Any], claims: Any
-    ) -> Iterator[psycopg.Connection[Any]]:
+    def switched(conn: psycopg.Connection[Any], claims: Any) -> Iterator[psycopg.Connection[Any]]:
         if claims and claims.get("role") == "authenticated":
             claims = {**claims, "role": CUSTOM_API_ROLE}
         with original(conn, claims) as c:
             yield c
 
     switched._switched = True  # type: ignore[attr-defined]
-    renum_db.db.act_as = switched  # type: ignore[assignment]
+    renum_db.db.act_as = switched
 
 
 def url_for(base_url: str, dbname: str) -> str:
@@ -401,6 +399,22 @@ def wait_until_blocked(observer_url: str, pid: int, *, timeout: float = 30.0) ->
                 return
             time.sleep(0.01)
     raise AssertionError(f"backend {pid} never waited for a lock")
+
+
+def wait_for_lock_waiter(observer_url: str, blocker_pid: int, *, timeout: float = 30.0) -> None:
+    """Return once some backend waits for a lock held by `blocker_pid` (pg_blocking_pids)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(observer_url, autocommit=True) as observer:
+        while time.monotonic() < deadline:
+            row = observer.execute(
+                "select count(*) from pg_catalog.pg_stat_activity "
+                "where %s = any(pg_catalog.pg_blocking_pids(pid))",
+                (blocker_pid,),
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"nothing ever waited for backend {blocker_pid}")
 
 
 class Background:

@@ -938,7 +938,7 @@ ACTOR_ORDER = ("anon", "other", "viewer", "member", "admin", "service")
 
 
 @pytest.mark.parametrize("function", sorted(EXPOSED_FUNCTIONS))
-@pytest.mark.parametrize("actor", (*ACTOR_ORDER, "custom"))
+@pytest.mark.parametrize("actor", [*ACTOR_ORDER, "custom"])
 def test_exposed_functions_by_actor(conn: Conn, world: World, function: str, actor: str) -> None:
     """A's member started a running execution; each actor calls each function on it. `custom` is
     A's member through a custom API role: exactly a member, never the backend."""

@@ -594,7 +594,9 @@ def test_a_viewer_cannot_poison_the_cached_embedding_of_a_phrase(
     with database.as_user(world.a.users["member"]) as conn:
         [got] = CachedEmbeddings(fake, conn).embed([phrase])
     honest = fake._inner.embed([phrase])[0]
-    assert all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-7) for x, y in zip(got, honest))
+    assert all(
+        math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-7) for x, y in zip(got, honest, strict=True)
+    )
 
 
 def test_the_cache_refuses_a_vector_whose_dimensions_differ_from_its_model_key(

@@ -38,7 +38,6 @@ from tests.support import (
     World,
     acting,
     add_auth_user,
-    claims_for,
     classify,
     revoke,
     wait_until_blocked,
@@ -50,7 +49,7 @@ SERVICE: dict[str, Any] = {"role": "service_role"}
 DIMS = 1536
 
 
-def one(conn: Conn, query: str, *params: Any) -> Any:
+def one(conn: Conn, query: str | sql.Composed, *params: Any) -> Any:
     row = conn.execute(query, params).fetchone()
     assert row is not None
     return row[0]
@@ -471,8 +470,7 @@ def test_a_finished_execution_cannot_be_reopened_to_evade_the_quota(
         )
     with acting(conn, SERVICE):
         conn.execute(
-            "select public.record_agent_execution_progress(%s, tokens_used => 50, "
-            "client_id => %s)",
+            "select public.record_agent_execution_progress(%s, tokens_used => 50, client_id => %s)",
             (execution, a.client_id),
         )
         conn.execute(
@@ -487,10 +485,14 @@ def test_a_finished_execution_cannot_be_reopened_to_evade_the_quota(
             (execution,),
         )
     assert info.value.sqlstate == "RNE02"
-    assert one(
-        conn, "select (status, tokens_used)::text from public.agent_executions where id = %s",
-        execution,
-    ) == "(completed,50)"
+    assert (
+        one(
+            conn,
+            "select (status, tokens_used)::text from public.agent_executions where id = %s",
+            execution,
+        )
+        == "(completed,50)"
+    )
 
 
 # ------------------------------------------------------------ 8. concurrency through locks
@@ -537,8 +539,9 @@ def worker(world: World, function: str) -> Call:
         with act_as(c, SERVICE):
             return one(
                 c,
-                sql.SQL("select status from public.{}(%s, tokens_used => 70, client_id => %s)")
-                .format(sql.Identifier(function)),
+                sql.SQL(
+                    "select status from public.{}(%s, tokens_used => 70, client_id => %s)"
+                ).format(sql.Identifier(function)),
                 eid,
                 world.a.client_id,
             )

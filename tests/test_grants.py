@@ -112,7 +112,9 @@ def function_grants(conn: psycopg.Connection[Any]) -> Matrix:
 
 def _diff(actual: Matrix, docs: Matrix) -> list[str]:
     problems = [f"{k}: in the database, not in docs/roles.md" for k in sorted(actual.keys() - docs)]
-    problems += [f"{k}: in docs/roles.md, not in the database" for k in sorted(docs.keys() - actual)]
+    problems += [
+        f"{k}: in docs/roles.md, not in the database" for k in sorted(docs.keys() - actual)
+    ]
     for key in sorted(actual.keys() & docs.keys()):
         for role in ROLES:
             if actual[key][role] != docs[key][role]:
