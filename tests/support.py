@@ -39,6 +39,14 @@ def create_custom_api_role(url: str) -> None:
         conn.execute(sql.SQL("grant {} to authenticator").format(role))
 
 
+# The database role every signed-in user's request runs as in this run.
+USER_ROLE = (
+    CUSTOM_API_ROLE
+    if os.environ.get("RENUM_TEST_API_ROLE", "authenticated") == "custom"
+    else "authenticated"
+)
+
+
 def install_api_role_switch() -> None:
     """With RENUM_TEST_API_ROLE=custom, every request made through renum_db.db.act_as with the
     role `authenticated` runs as CUSTOM_API_ROLE instead, so the whole suite proves the custom

@@ -22,7 +22,7 @@ from renum_db.errors import (
     PermissionDenied,
     RenumDBError,
 )
-from tests.support import CUSTOM_API_ROLE, World
+from tests.support import CUSTOM_API_ROLE, USER_ROLE, World
 
 Conn = psycopg.Connection[Any]
 
@@ -71,10 +71,12 @@ def test_act_as_runs_the_block_as_the_claimed_role_with_the_claims(
     uid = world.a.users["member"]
     claims = user_claims(uid, email="member@a.example")
     with act_as(conn, claims):
-        assert one(conn, "select current_user::text") == "authenticated"
+        assert one(conn, "select current_user::text") == USER_ROLE
         assert one(conn, "select auth.uid()") == uid
-        assert one(conn, "select auth.jwt()") == json.loads(json.dumps(claims))
-        assert one(conn, "select auth.role()") == "authenticated"
+        assert one(conn, "select auth.jwt()") == json.loads(
+            json.dumps({**claims, "role": USER_ROLE})
+        )
+        assert one(conn, "select auth.role()") == USER_ROLE
 
 
 def test_act_as_service_role_runs_as_service_role(conn: Conn) -> None:
@@ -154,7 +156,7 @@ def test_database_requires_a_url() -> None:
 def test_as_user_runs_as_that_user_end_to_end(db: Database, world: World) -> None:
     uid = world.a.users["member"]
     with db.as_user(uid, email="member@a.example") as conn:
-        assert one(conn, "select current_user::text") == "authenticated"
+        assert one(conn, "select current_user::text") == USER_ROLE
         assert one(conn, "select auth.uid()") == uid
         assert one(conn, "select auth.jwt() ->> 'email'") == "member@a.example"
         tenants = {r[0] for r in conn.execute("select id from public.clients")}
@@ -213,7 +215,7 @@ def test_a_pooled_connection_returns_to_the_connecting_role_after_a_block(
         with single.connection() as conn:
             connecting = state(conn)[0]
         with single.as_user(world.a.users["admin"]) as conn:
-            assert state(conn)[0] in ("authenticated", CUSTOM_API_ROLE)
+            assert state(conn)[0] == USER_ROLE
         with single.connection() as conn:
             assert state(conn)[0] == connecting
             assert one(conn, "select auth.uid()") is None

@@ -223,6 +223,29 @@ def test_above_the_exact_limit_the_hnsw_index_is_used_and_results_stay_exact(
     assert [r[0] for r in rows] == exact(data.a, q, 10)
 
 
+def test_the_hnsw_path_over_fetches_candidates_before_ranking_them_exactly(
+    vconn: Conn, data: Data
+) -> None:
+    """Relaxed-order iterative scans return rows only roughly nearest-first, so the HNSW branch
+    must take max(4 x match_count, 40) candidates and re-rank them; asking the index for just
+    match_count rows would lose recall. Count the entries the index hands out."""
+
+    def returned() -> int:
+        row = vconn.execute(
+            "select pg_stat_get_xact_tuples_returned("
+            "'public.document_chunks_embedding_hnsw_idx'::regclass)"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    before = returned()
+    with acting(vconn, data.world.claims("member")):
+        rows = search(vconn, unit(random.Random(8)), match_count=3)
+    assert len(rows) == 3
+    assert returned() - before >= 40
+
+
 def test_small_candidate_sets_are_ranked_exactly_without_the_hnsw_index(
     vconn: Conn, data: Data
 ) -> None:
