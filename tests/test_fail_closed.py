@@ -169,6 +169,7 @@ def test_a_role_that_inherits_service_role_grants_is_still_a_user(conn: Conn) ->
     role = f"renum_heir_{uuid.uuid4().hex[:8]}"
     conn.execute(sql.SQL("create role {} nologin inherit").format(sql.Identifier(role)))
     conn.execute(sql.SQL("grant service_role to {}").format(sql.Identifier(role)))
+    conn.execute(sql.SQL("grant {} to current_user").format(sql.Identifier(role)))  # to set it
     conn.execute("savepoint s")
     conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
     try:
