@@ -1,4 +1,4 @@
--- depends: 0012.create-storage-policies
+-- depends: 0014.fail-closed-security
 --
 -- 0016 create-mcp-access
 -- what: the database side of `renum-db mcp`, the MCP server through which a tenant's AI agents
@@ -151,8 +151,8 @@ create policy mcp_audit_log_select on public.mcp_audit_log
    can only become authenticated/anon, and then RLS shows it its own tenant at most). This
    function is the one narrow thing it may ask: "which user is this email or id?". It answers
    with the user's id, and only for a user who can sign in: an auth.users row that is not
-   deleted and not banned now, with a public.users profile. Anything else (unknown email, a
-   deleted or banned user, a profile-less auth user) gives null, so the server refuses to start
+   deleted and not banned now, with an active public.users profile. Anything else (unknown
+   email, a deleted, banned or suspended user, a profile-less auth user) gives null, so the server refuses to start
    without learning why. It never returns the email, the tenant or the role.
    security definer: it reads auth.users and public.users past their privileges and RLS; it
    lives in the unexposed schema `private`, pins search_path = '' and is executable by
@@ -172,13 +172,14 @@ as $$
               then u.id = resolve_mcp_user.identifier::uuid
             else pg_catalog.lower(u.email) = pg_catalog.lower(pg_catalog.btrim(resolve_mcp_user.identifier))
           end)
+     and p.status = 'active'
      and u.deleted_at is null
      and (u.banned_until is null or u.banned_until <= pg_catalog.now())
    limit 1
 $$;
 
 comment on function private.resolve_mcp_user(text) is
-  'The id of the user with this email (case-insensitive) or id, if that user can sign in (not deleted, not banned, has a profile); null otherwise. For the MCP login role renum_mcp only.';
+  'The id of the user with this email (case-insensitive) or id, if that user can sign in (not deleted, not banned, an active profile); null otherwise. For the MCP login role renum_mcp only.';
 
 revoke all on function private.resolve_mcp_user(text) from public;
 grant execute on function private.resolve_mcp_user(text) to renum_mcp;

@@ -371,6 +371,20 @@ def test_a_banned_user_resolves_to_nothing(mcp_url: str, db_url: str, world: Wor
             c.commit()
 
 
+def test_a_suspended_user_resolves_to_nothing(mcp_url: str, db_url: str, world: World) -> None:
+    user = world.b.users["member"]
+    with psycopg.connect(db_url) as c:
+        c.execute("update public.users set status = 'suspended' where id = %s", (user,))
+        c.commit()
+    try:
+        with psycopg.connect(mcp_url) as m:
+            assert resolve(m, str(user)) is None
+    finally:
+        with psycopg.connect(db_url) as c:
+            c.execute("update public.users set status = 'active' where id = %s", (user,))
+            c.commit()
+
+
 @pytest.mark.parametrize("actor", ["anon", "viewer", "admin", "service"])
 def test_no_api_role_may_resolve_users(conn: Conn, world: World, actor: str) -> None:
     with pytest.raises(RenumDBError) as caught, act_as(conn, world.claims(actor)):
