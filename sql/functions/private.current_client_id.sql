@@ -6,7 +6,8 @@
    security definer: it must read public.users and public.clients, whose own RLS would otherwise
    recurse; it reads only the caller's own row (auth.uid()), so it discloses nothing. It lives in
    the unexposed schema `private`, pins search_path = '' and is executable only by the API roles
-   that evaluate policies and column defaults. Stable, so `(select ...)` runs it once per statement. */
+   that evaluate policies and column defaults. Stable, so `(select ...)` runs it once per statement.
+   users.role is the enum public.user_role (0015); its rank is taken from its text. */
 create or replace function private.current_client_id(min_role text default 'viewer')
 returns uuid
 language sql
@@ -19,7 +20,7 @@ as $$
   join public.clients as c on c.id = u.client_id
   where u.id = auth.uid()
     and c.status = 'active'
-    and array_position(array['viewer', 'member', 'admin'], u.role)
+    and array_position(array['viewer', 'member', 'admin'], u.role::text)
         >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role)
 $$;
 

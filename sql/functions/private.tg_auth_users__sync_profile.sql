@@ -53,7 +53,7 @@ begin
   end if;
 
   insert into public.users (id, client_id, email, role, created_at, last_login)
-  values (new.id, new_client, new.email, new_role,
+  values (new.id, new_client, new.email, new_role::public.user_role,
           coalesce(new.created_at, pg_catalog.now()), new.last_sign_in_at)
   on conflict (id) do nothing;
   return new;

@@ -49,7 +49,8 @@ begin
     doc.client_id,
     doc.id,
     next_version,
-    case tg_op when 'INSERT' then 'created' when 'UPDATE' then 'updated' else 'deleted' end,
+    (case tg_op when 'INSERT' then 'created' when 'UPDATE' then 'updated' else 'deleted' end)
+      ::public.document_change_type,
     auth.uid(),
     case tg_op when 'UPDATE' then 'changed: ' || changed end,
     pg_catalog.to_jsonb(doc)

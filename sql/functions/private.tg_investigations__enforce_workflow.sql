@@ -24,7 +24,7 @@ security invoker
 set search_path = ''
 as $$
 declare
-  final_states constant text[] := array['completed', 'failed', 'cancelled'];
+  final_states constant public.investigation_status[] := array['completed', 'failed', 'cancelled'];
 begin
   if tg_op = 'INSERT' then
     if new.status <> 'pending' then
