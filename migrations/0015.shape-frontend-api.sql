@@ -49,7 +49,6 @@ comment on schema backend is
 -- retired: sql/functions/public.complete_investigation.sql
 -- retired: sql/functions/public.fail_investigation.sql
 -- retired: sql/functions/private.cancel_investigation.sql
--- retired: sql/functions/private.search_client_id.sql
 
 -- Old entry points: their replacements follow (public without client_id, backend with it).
 drop function if exists public.search_embeddings(extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, uuid);
@@ -68,7 +67,6 @@ drop function if exists public.fail_investigation(uuid, text);
 drop function if exists public.cancel_investigation(uuid);
 drop function if exists private.cancel_investigation(uuid);
 drop function if exists private.update_agent_execution(uuid, uuid, text, jsonb, text, bigint);
-drop function if exists private.search_client_id(uuid);
 
 -- Enumerated columns become enums. The policy that reads agent_executions.status is dropped
 -- here and re-created from its template below.

@@ -15,9 +15,9 @@ versioned copy of the objects it (re)defines, Sqitch-`rework` style, between mar
 (file plus parameters), the *latest* migration embedding it matches the file exactly, and that every
 file under sql/functions and sql/policies is embedded somewhere. A migration that drops an object
 for good retires its source with a line `-- retired: sql/functions/<file>`: the file is deleted,
-and `check` then requires it to stay deleted (unless a later migration embeds it again). Older migrations keep the copy they
-were applied with (history is immutable); changing a function means adding a migration that embeds
-the new version, with a rollback that embeds the old one.
+and `check` then requires it to stay deleted (unless a later migration embeds it again). Older
+migrations keep the copy they were applied with (history is immutable); changing a function means
+adding a migration that embeds the new version, with a rollback that embeds the old one.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -129,7 +128,9 @@ def test_search_embeddings_takes_a_json_number_array_at_run_time(
     assert rows[0][1] == pytest.approx(1.0)
 
 
-def test_browsers_cannot_reach_the_backend_schema(conn: psycopg.Connection[Any], world: World) -> None:
+def test_browsers_cannot_reach_the_backend_schema(
+    conn: psycopg.Connection[Any], world: World
+) -> None:
     with pytest.raises(PermissionDenied), acting(conn, world.claims("admin")):
         conn.execute("select backend.start_investigation(gen_random_uuid())")
 

@@ -94,7 +94,9 @@ class TscError:
     message: str
 
 
-_TSC_LINE = re.compile(r"^(?P<file>[^(\s][^(]*)\((?P<line>\d+),\d+\): error (?P<code>TS\d+): (?P<msg>.*)$")
+_TSC_LINE = re.compile(
+    r"^(?P<file>[^(\s][^(]*)\((?P<line>\d+),\d+\): error (?P<code>TS\d+): (?P<msg>.*)$"
+)
 
 
 def tsc_errors(project: Path) -> list[TscError]:
@@ -111,9 +113,7 @@ def tsc_errors(project: Path) -> list[TscError]:
     for line in done.stdout.splitlines():
         m = _TSC_LINE.match(line)
         if m:
-            errors.append(
-                TscError(Path(m["file"]).name, int(m["line"]), m["code"], m["msg"])
-            )
+            errors.append(TscError(Path(m["file"]).name, int(m["line"]), m["code"], m["msg"]))
     if done.returncode not in (0, 2) or (done.returncode != 0 and not errors):
         raise RuntimeError(f"tsc failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return errors

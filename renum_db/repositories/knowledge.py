@@ -357,11 +357,11 @@ class DocumentRepository(_Repository[Document]):
         update public.documents
            set collection_id = coalesce(%(collection_id)s::uuid, collection_id),
                name = coalesce(%(name)s::text, name),
-               source_type = coalesce(%(source_type)s::text, source_type),
+               source_type = coalesce(%(source_type)s::public.document_source_type, source_type),
                source_url = coalesce(%(source_url)s::text, source_url),
                file_type = coalesce(%(file_type)s::text, file_type),
                file_size = coalesce(%(file_size)s::bigint, file_size),
-               status = coalesce(%(status)s::text, status),
+               status = coalesce(%(status)s::public.document_status, status),
                error = coalesce(%(error)s::text, error),
                metadata = coalesce(%(metadata)s::jsonb, metadata)
          where id = %(id)s
