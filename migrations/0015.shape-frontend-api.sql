@@ -218,7 +218,7 @@ $$;
 comment on function private.current_client_id(text) is
   'The calling user''s client id if the client is active and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
 
-revoke all on function private.current_client_id(text) from public;
+revoke all on function private.current_client_id(text) from public, anon, authenticated, service_role;
 grant execute on function private.current_client_id(text) to authenticated, service_role;
 -- <<< sql/functions/private.current_client_id.sql
 
@@ -288,7 +288,7 @@ $$;
 comment on function private.tg_auth_users__sync_profile() is
   'Trigger on auth.users: creates the public.users profile from app_metadata (client_id, role) on insert (SQLSTATE RNU01 on bad metadata) and keeps email and last_login in step on update.';
 
-revoke all on function private.tg_auth_users__sync_profile() from public;
+revoke all on function private.tg_auth_users__sync_profile() from public, anon, authenticated, service_role;
 -- <<< sql/functions/private.tg_auth_users__sync_profile.sql
 
 -- >>> sql/functions/private.tg_documents__record_version.sql
@@ -356,7 +356,7 @@ $$;
 comment on function private.tg_documents__record_version() is
   'Trigger (after insert/update/delete on public.documents): appends a document_versions row with the next version number, the caller and the changed columns.';
 
-revoke all on function private.tg_documents__record_version() from public;
+revoke all on function private.tg_documents__record_version() from public, anon, authenticated, service_role;
 -- <<< sql/functions/private.tg_documents__record_version.sql
 
 -- >>> sql/functions/private.tg_investigations__enforce_workflow.sql
@@ -486,7 +486,7 @@ $$;
 comment on function private.tg_investigations__enforce_workflow() is
   'Trigger on public.investigations: valid status transitions only (RNI01), progress never decreasing (RNI02) and set to 1 on completion, progress/results only while processing (RNI03), question frozen after pending (RNI04), error only on failure (RNI05); stamps started_at and completed_at.';
 
-revoke all on function private.tg_investigations__enforce_workflow() from public;
+revoke all on function private.tg_investigations__enforce_workflow() from public, anon, authenticated, service_role;
 -- <<< sql/functions/private.tg_investigations__enforce_workflow.sql
 
 -- >>> sql/functions/private.require_client_id.sql

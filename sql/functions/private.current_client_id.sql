@@ -27,5 +27,5 @@ $$;
 comment on function private.current_client_id(text) is
   'The calling user''s client id if the client is active and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
 
-revoke all on function private.current_client_id(text) from public;
+revoke all on function private.current_client_id(text) from public, anon, authenticated, service_role;
 grant execute on function private.current_client_id(text) to authenticated, service_role;

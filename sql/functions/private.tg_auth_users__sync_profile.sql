@@ -63,4 +63,4 @@ $$;
 comment on function private.tg_auth_users__sync_profile() is
   'Trigger on auth.users: creates the public.users profile from app_metadata (client_id, role) on insert (SQLSTATE RNU01 on bad metadata) and keeps email and last_login in step on update.';
 
-revoke all on function private.tg_auth_users__sync_profile() from public;
+revoke all on function private.tg_auth_users__sync_profile() from public, anon, authenticated, service_role;

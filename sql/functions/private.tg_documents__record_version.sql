@@ -62,4 +62,4 @@ $$;
 comment on function private.tg_documents__record_version() is
   'Trigger (after insert/update/delete on public.documents): appends a document_versions row with the next version number, the caller and the changed columns.';
 
-revoke all on function private.tg_documents__record_version() from public;
+revoke all on function private.tg_documents__record_version() from public, anon, authenticated, service_role;
