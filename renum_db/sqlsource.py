@@ -165,6 +165,6 @@ def check(root: Path, migrations_dir: Path | None = None) -> list[str]:
     for folder in SOURCE_DIRS:
         for source in sorted((root / folder).glob("*.sql*")):
             rel = source.relative_to(root).as_posix()
-            if rel not in used_sources:
+            if rel not in used_sources and rel not in retired:
                 problems.append(f"{rel} is not embedded in any migration")
     return problems

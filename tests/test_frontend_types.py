@@ -138,3 +138,32 @@ def test_browsers_cannot_reach_the_backend_schema(
 def test_the_backend_reaches_its_schema(conn: psycopg.Connection[Any], world: World) -> None:
     with pytest.raises(NotFound), acting(conn, world.claims("service")):
         conn.execute("select backend.start_investigation(gen_random_uuid())")
+
+
+@pytest.mark.parametrize(
+    ("actor", "expected"),
+    [("anon", "PermissionDenied"), ("other", 0), ("viewer", 0), ("member", 0), ("admin", "A")],
+)
+def test_the_credentials_metadata_view_follows_the_tables_admin_only_rules(
+    conn: psycopg.Connection[Any], world: World, actor: str, expected: object
+) -> None:
+    outcome: object
+    try:
+        with acting(conn, world.claims(actor)):
+            rows = conn.execute(
+                "select id, client_id, service_name, credential_type "
+                "from public.api_credentials_metadata"
+            ).fetchall()
+        outcome = (
+            len(rows) if not rows else "A" if {r[1] for r in rows} == {world.a.client_id} else rows
+        )
+    except PermissionDenied:
+        outcome = "PermissionDenied"
+    assert outcome == expected
+
+
+def test_the_credentials_metadata_view_is_read_only(
+    conn: psycopg.Connection[Any], world: World
+) -> None:
+    with pytest.raises(PermissionDenied), acting(conn, world.claims("admin")):
+        conn.execute("update public.api_credentials_metadata set service_name = 'x'")
