@@ -67,3 +67,16 @@ def test_no_public_function_takes_a_client_id(conn: psycopg.Connection[Any]) -> 
         "where n.nspname = 'public' and 'client_id' = any (p.proargnames)"
     ).fetchall()
     assert rows == []
+
+
+@pytest.mark.parametrize("schema", ["public", "backend"])
+def test_no_function_name_is_overloaded(conn: psycopg.Connection[Any], schema: str) -> None:
+    """PostgREST resolves an RPC by its name and argument names: an overload can make a call
+    ambiguous (PGRST203) and makes the generated types a union of signatures."""
+    rows = conn.execute(
+        "select p.proname from pg_catalog.pg_proc as p "
+        "join pg_catalog.pg_namespace as n on n.oid = p.pronamespace "
+        "where n.nspname = %s group by p.proname having count(*) > 1",
+        (schema,),
+    ).fetchall()
+    assert rows == []
