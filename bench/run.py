@@ -520,7 +520,7 @@ def verify_load(conn: Conn, tenants: list[Tenant], p: Params) -> None:
 # -- search measurements -------------------------------------------------------------------------
 
 SEARCH_SQL: Final = "select * from public.search_embeddings(%b, %s)"
-SEARCH_SERVICE_SQL: Final = "select * from public.search_embeddings(%b, %s, client_id => %s)"
+SEARCH_SERVICE_SQL: Final = "select * from backend.search_embeddings(%b, %s, client_id => %s)"
 HYBRID_SQL: Final = "select * from public.hybrid_search(%s, %b, %s)"
 MATCH_SQL: Final = "select * from bench.match_documents(%b, %s)"
 EXACT_SQL: Final = (
@@ -755,6 +755,9 @@ def create_patched_search(conn: Conn) -> tuple[str, int] | None:
     branch run through EXECUTE ... USING (planned with the actual values on every call), and
     hnsw.ef_search = PATCHED_EF_SEARCH. Returns the installed HNSW branch and ef_search, or None
     if the installed function no longer has the expected shape (the what-if is then skipped)."""
+    if scalar(conn, f"select to_regprocedure('{SEARCH_SIGNATURE}') is null"):
+        log("  what-if skipped: public.search_embeddings no longer takes a vector (0015)")
+        return None
     src = str(scalar(conn, f"select pg_get_functiondef('{SEARCH_SIGNATURE}'::regprocedure)"))
     start = src.find(BRANCH_START)
     end = src.find(BRANCH_END, start)

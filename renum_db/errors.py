@@ -24,6 +24,7 @@ __all__ = [
     "CredentialDecryptionError",
     "CredentialError",
     "DatabaseError",
+    "ExecutionWorkflowError",
     "IllegalTransition",
     "IntegrityError",
     "InvalidCredentials",
@@ -45,6 +46,7 @@ __all__ = [
     "RetryableError",
     "ServiceError",
     "TenantMoveForbidden",
+    "WorkflowError",
     "for_service_error",
     "for_sqlstate",
     "translate",
@@ -132,7 +134,14 @@ class TenantMoveForbidden(IntegrityError):
     """RNT01: an update tried to change a row's client_id (rows never move between tenants)."""
 
 
-class InvestigationWorkflowError(RenumDBError):
+class WorkflowError(RenumDBError):
+    """A state machine refused the change: the one base of both workflow families, agent
+    executions (`ExecutionWorkflowError`, RNE01-RNE05) and investigations
+    (`InvestigationWorkflowError`, RNI01-RNI05). A worker catching `WorkflowError` stops on
+    either."""
+
+
+class InvestigationWorkflowError(WorkflowError):
     """RNI01-RNI05: a change the investigation workflow forbids (docs/investigations.md).
     Raised as is for RNI05 (error written without the investigation failing)."""
 
@@ -154,16 +163,21 @@ class InvestigationDefinitionFrozen(InvestigationWorkflowError):
     pending."""
 
 
-class IllegalTransition(IntegrityError):
+class ExecutionWorkflowError(WorkflowError):
+    """RNE01-RNE05: a change the agent-execution workflow forbids (docs/agents.md). (RNE06, an
+    invalid monthly_token_limit setting, is bad configuration: `InvalidInput`.)"""
+
+
+class IllegalTransition(ExecutionWorkflowError):
     """RNE01 / RNE02 / RNE03: an agent execution change the state machine forbids (a status move
     outside the allowed arrows, any change to a finished execution, tokens_used decreasing)."""
 
 
-class AgentNotActive(RenumDBError):
+class AgentNotActive(ExecutionWorkflowError):
     """RNE04: the agent is inactive or archived, so it cannot be executed."""
 
 
-class QuotaExceeded(RenumDBError):
+class QuotaExceeded(ExecutionWorkflowError):
     """RNE05: the client's tokens used this UTC month reached its monthly_token_limit."""
 
 

@@ -26,11 +26,10 @@ from datetime import datetime
 from typing import Any, Final, Generic, LiteralString, TypeVar
 from uuid import UUID
 
-from psycopg import Connection
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from renum_db.errors import InvalidInput, NotFound, wrap_errors
+from renum_db.repositories._base import Repository
 
 __all__ = [
     "MAX_LIMIT",
@@ -103,26 +102,19 @@ def _page(limit: int, offset: int) -> dict[str, int]:
     return {"limit": limit, "offset": offset}
 
 
-class _Repository(Generic[RowT]):
-    """What every table repository shares: the connection, get, delete and row fetching."""
+class _Repository(Repository, Generic[RowT]):
+    """What every table repository shares (on top of `Repository`): get, delete, typed rows."""
 
     _row_type: type[RowT]
     _table: str
     _GET: LiteralString
     _DELETE: LiteralString
 
-    def __init__(self, conn: Connection[Any]) -> None:
-        self._conn = conn
-
     def _fetch_one(self, query: LiteralString, params: Mapping[str, Any]) -> RowT | None:
-        with wrap_errors(), self._conn.cursor(row_factory=class_row(self._row_type)) as cur:
-            cur.execute(query, params)
-            return cur.fetchone()
+        return self._maybe(self._row_type, query, params)
 
     def _fetch_all(self, query: LiteralString, params: Mapping[str, Any]) -> builtins.list[RowT]:
-        with wrap_errors(), self._conn.cursor(row_factory=class_row(self._row_type)) as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
+        return self._all(self._row_type, query, params)
 
     def _updated(self, query: LiteralString, params: Mapping[str, Any]) -> RowT:
         row = self._fetch_one(query, params)
@@ -357,11 +349,11 @@ class DocumentRepository(_Repository[Document]):
         update public.documents
            set collection_id = coalesce(%(collection_id)s::uuid, collection_id),
                name = coalesce(%(name)s::text, name),
-               source_type = coalesce(%(source_type)s::text, source_type),
+               source_type = coalesce(%(source_type)s::public.document_source_type, source_type),
                source_url = coalesce(%(source_url)s::text, source_url),
                file_type = coalesce(%(file_type)s::text, file_type),
                file_size = coalesce(%(file_size)s::bigint, file_size),
-               status = coalesce(%(status)s::text, status),
+               status = coalesce(%(status)s::public.document_status, status),
                error = coalesce(%(error)s::text, error),
                metadata = coalesce(%(metadata)s::jsonb, metadata)
          where id = %(id)s

@@ -11,7 +11,8 @@
    security definer: it must read public.users, public.clients and auth.users, whose own RLS or
    privileges would otherwise stop it; it reads only the caller's own rows (auth.uid()), so it
    discloses nothing. It lives in the unexposed schema `private`, pins search_path = '' and is
-   executable only by the API roles that evaluate policies and column defaults. Stable. */
+   executable only by the API roles that evaluate policies and column defaults. Stable.
+   users.role is the enum public.user_role (0015); its rank is taken from its text. */
 create or replace function private.current_client_id(min_role text default 'viewer')
 returns uuid
 language sql
@@ -28,12 +29,12 @@ as $$
     and c.status = 'active'
     and a.deleted_at is null
     and (a.banned_until is null or a.banned_until <= pg_catalog.now())
-    and array_position(array['viewer', 'member', 'admin'], u.role)
+    and array_position(array['viewer', 'member', 'admin'], u.role::text)
         >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role)
 $$;
 
 comment on function private.current_client_id(text) is
   'The calling user''s client id if the client is active, the user is neither banned, soft-deleted nor suspended, and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
 
-revoke all on function private.current_client_id(text) from public;
+revoke all on function private.current_client_id(text) from public, anon, authenticated, service_role;
 grant execute on function private.current_client_id(text) to authenticated, service_role;
