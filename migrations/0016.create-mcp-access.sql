@@ -1,4 +1,4 @@
--- depends: 0014.fail-closed-security
+-- depends: 0015.shape-frontend-api
 --
 -- 0016 create-mcp-access
 -- what: the database side of `renum-db mcp`, the MCP server through which a tenant's AI agents

@@ -605,6 +605,58 @@ export type Database = {
           },
         ]
       }
+      mcp_audit_log: {
+        Row: {
+          agent_id: string | null
+          client_id: string
+          created_at: string
+          duration_ms: number
+          id: string
+          message: string | null
+          outcome: string
+          row_count: number | null
+          statement: string | null
+          tool: string
+          transport: string
+          user_id: string
+        }
+        Insert: {
+          agent_id?: string | null
+          client_id: string
+          created_at?: string
+          duration_ms: number
+          id?: string
+          message?: string | null
+          outcome: string
+          row_count?: number | null
+          statement?: string | null
+          tool: string
+          transport: string
+          user_id: string
+        }
+        Update: {
+          agent_id?: string | null
+          client_id?: string
+          created_at?: string
+          duration_ms?: number
+          id?: string
+          message?: string | null
+          outcome?: string
+          row_count?: number | null
+          statement?: string | null
+          tool?: string
+          transport?: string
+          user_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "mcp_audit_log_client_id_fkey"
+            columns: ["client_id"]
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       users: {
         Row: {
           client_id: string | null

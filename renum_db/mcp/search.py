@@ -18,7 +18,6 @@ from psycopg.rows import dict_row
 
 from renum_db.embeddings import CachedEmbeddings, EmbeddingProvider
 from renum_db.errors import InvalidInput, NotFound, wrap_errors
-from renum_db.vector import Vector
 
 __all__ = ["MAX_MATCHES", "call_retrieval", "resolve_collections", "search"]
 
@@ -42,7 +41,7 @@ def call_retrieval(
 ) -> list[dict[str, Any]]:
     """The one place that calls the SQL retrieval functions (adapt here if they change)."""
     params: dict[str, Any] = {
-        "query_embedding": Vector(query_embedding),
+        "query_embedding": [float(v) for v in query_embedding],
         "match_count": match_count,
         "collection_ids": collection_ids,
         "usage_agent_id": usage_agent_id,
@@ -52,7 +51,7 @@ def call_retrieval(
         params["query_text"] = query_text
         query = (
             f"select {_COLUMNS}, score from public.hybrid_search("
-            "query_text => %(query_text)s, query_embedding => %(query_embedding)s,"
+            "query_text => %(query_text)s, query_embedding => %(query_embedding)s::real[],"
             " match_count => %(match_count)s, collection_ids => %(collection_ids)s,"
             " usage_agent_id => %(usage_agent_id)s,"
             " usage_execution_id => %(usage_execution_id)s)"
@@ -60,7 +59,7 @@ def call_retrieval(
     else:
         query = (
             f"select {_COLUMNS} from public.search_embeddings("
-            "query_embedding => %(query_embedding)s, match_count => %(match_count)s,"
+            "query_embedding => %(query_embedding)s::real[], match_count => %(match_count)s,"
             " collection_ids => %(collection_ids)s, usage_agent_id => %(usage_agent_id)s,"
             " usage_execution_id => %(usage_execution_id)s)"
         )
