@@ -4,7 +4,7 @@ Layer 2, `run_read_only`: the statement runs in a `READ ONLY` transaction that i
 back (so even a `set_config(..., false)` does not outlive it), with a transaction-local
 `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`, `search_path =
 public, extensions`, as the user exactly like a PostgREST request (role `authenticated` and
-`request.jwt.claims`, so RLS applies). It is wrapped as
+`request.jwt.claims`, so RLS applies; `as_request_user`). It is wrapped as
 
     select left(row_to_json(r.*)::text, <max chars + 1>) from (<statement>) as r limit <rows + 1>
 
@@ -22,25 +22,44 @@ server refuses to start otherwise.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import psycopg
 from psycopg import Connection, sql
 
-from renum_db.db import act_as
 from renum_db.errors import ConfigurationError, wrap_errors
 
 __all__ = [
     "ALLOWED_MEMBERSHIPS",
     "Limits",
     "QueryResult",
+    "as_request_user",
     "check_login_role",
     "run_read_only",
 ]
 
 ALLOWED_MEMBERSHIPS: Final = frozenset({"anon", "authenticated"})
+
+
+@contextmanager
+def as_request_user(conn: Connection[Any], claims: Mapping[str, Any]) -> Iterator[None]:
+    """Like `renum_db.db.act_as`, but only into the roles the MCP login role can become: the
+    claims' role must be `authenticated` (or `anon`). Transaction-local role and
+    `request.jwt.claims` inside a savepoint (or a transaction), exactly as PostgREST sets them."""
+    role = str(claims.get("role") or "")
+    if role not in ALLOWED_MEMBERSHIPS:
+        raise ConfigurationError(f"the MCP server acts only as anon or authenticated, not {role!r}")
+    payload = json.dumps(dict(claims), separators=(",", ":"), default=str)
+    with wrap_errors(), conn.transaction():
+        conn.execute(
+            "select pg_catalog.set_config('role', %s, true),"
+            " pg_catalog.set_config('request.jwt.claims', %s, true)",
+            (role, payload),
+        )
+        yield
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +154,7 @@ def run_read_only(
                 f"{limits.statement_timeout_ms * 2}ms",
             ),
         )
-        with act_as(conn, claims), conn.cursor() as cur:
+        with as_request_user(conn, claims), conn.cursor() as cur:
             # binary=True forces the extended protocol: one command, never a script.
             cur.execute(wrapped, binary=True, prepare=False)
             used = 0

@@ -41,7 +41,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from psycopg import Connection
 
-from renum_db.db import Database, act_as, user_claims
+from renum_db.db import Database, user_claims
 from renum_db.embeddings import EmbeddingProvider
 from renum_db.errors import (
     ConfigurationError,
@@ -53,7 +53,7 @@ from renum_db.errors import (
 from renum_db.local_auth import LocalAuth
 from renum_db.mcp import catalog
 from renum_db.mcp import search as search_module
-from renum_db.mcp.executor import Limits, check_login_role, run_read_only
+from renum_db.mcp.executor import Limits, as_request_user, check_login_role, run_read_only
 from renum_db.mcp.sqlguard import QueryRefused, check_query
 
 __all__ = [
@@ -236,7 +236,7 @@ class RenumMCP:
                 "select pg_catalog.set_config('statement_timeout', %s, true)",
                 (f"{self.limits.statement_timeout_ms}ms",),
             )
-            with act_as(conn, caller.claims):
+            with as_request_user(conn, caller.claims):
                 yield conn
 
     def _audited(
@@ -299,7 +299,7 @@ class RenumMCP:
         self, caller: Caller, query: str, k: int, hybrid: bool, collection: str | None
     ) -> dict[str, Any]:
         def work() -> tuple[dict[str, Any], int]:
-            with self.db.connection() as conn, act_as(conn, caller.claims):
+            with self.db.connection() as conn, as_request_user(conn, caller.claims):
                 conn.execute(
                     "select pg_catalog.set_config('statement_timeout', %s, true)",
                     (f"{self.limits.statement_timeout_ms}ms",),
