@@ -17,15 +17,15 @@ from array import array
 from collections.abc import Iterable
 from typing import Any
 
-from psycopg import Connection
+from psycopg import Connection, ProgrammingError
 from psycopg.abc import AdaptContext, Buffer
-from psycopg.adapt import Dumper, Loader
+from psycopg.adapt import Dumper, Loader, PyFormat
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
 from renum_db.errors import ConfigurationError, InvalidInput
 
-__all__ = ["Vector", "register_vector"]
+__all__ = ["Vector", "VectorLike", "as_vector", "ensure_vector_adapters", "register_vector"]
 
 _HEADER = struct.Struct(">HH")
 
@@ -79,6 +79,31 @@ class Vector:
         if sys.byteorder == "little":
             payload.byteswap()
         return _HEADER.pack(len(payload), 0) + payload.tobytes()
+
+
+VectorLike = Vector | Iterable[float]
+"""Anything accepted where an embedding is: a Vector, a list/tuple of floats, an array('f'), a
+numpy array (any float dtype, one dimension)."""
+
+
+def as_vector(value: VectorLike) -> Vector:
+    """`value` as a Vector (InvalidInput for a non-numeric, empty, nested or non-finite one)."""
+    if isinstance(value, Vector):
+        return value
+    if isinstance(value, str | bytes):
+        raise InvalidInput("an embedding must be a sequence of numbers, not a string")
+    if getattr(value, "ndim", 1) != 1:
+        raise InvalidInput("an embedding must be one-dimensional")
+    tolist = getattr(value, "tolist", None)  # numpy: one C-level conversion to floats
+    return Vector(tolist() if callable(tolist) else value)
+
+
+def ensure_vector_adapters(conn: Connection[Any]) -> None:
+    """`register_vector(conn)` unless it was done already on this connection."""
+    try:
+        conn.adapters.get_dumper(Vector, PyFormat.BINARY)
+    except ProgrammingError:
+        register_vector(conn)
 
 
 class _VectorTextDumper(Dumper):

@@ -31,6 +31,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from renum_db.errors import InvalidInput, NotFound, wrap_errors
+from renum_db.repositories.keyset import MAX_PAGE, Keyed, keyset_params
 
 __all__ = [
     "MAX_LIMIT",
@@ -42,7 +43,7 @@ __all__ = [
     "KnowledgeCollectionRepository",
 ]
 
-MAX_LIMIT: Final = 1000
+MAX_LIMIT: Final = MAX_PAGE
 """The largest page `list` returns; larger limits are rejected rather than silently cut."""
 
 
@@ -94,13 +95,14 @@ class Document:
 RowT = TypeVar("RowT")
 
 
-def _page(limit: int, offset: int) -> dict[str, int]:
-    """Validated paging parameters (bool is refused although it is an int)."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
+def _page(limit: int, offset: int, after: Keyed | None = None) -> dict[str, Any]:
+    """Validated paging parameters (bool is refused although it is an int). `after` (keyset,
+    see renum_db.repositories.keyset) is the way to page; `offset` is kept for old callers."""
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}")
-    return {"limit": limit, "offset": offset}
+    if offset and after is not None:
+        raise InvalidInput("pass either offset or after, not both")
+    return {**keyset_params(limit, after), "offset": offset}
 
 
 class _Repository(Generic[RowT]):
@@ -157,6 +159,8 @@ class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
         select id, client_id, name, description, created_at, updated_at,
                text_search_config::text as text_search_config
           from public.knowledge_bases
+         where (%(after_created_at)s::timestamptz is null
+                or (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
          order by created_at, id
          limit %(limit)s offset %(offset)s
     """
@@ -183,11 +187,26 @@ class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
         returning id, client_id, name, description, created_at, updated_at,
                text_search_config::text as text_search_config
     """
+    _BY_NAME = """
+        select id, client_id, name, description, created_at, updated_at,
+               text_search_config::text as text_search_config
+          from public.knowledge_bases
+         where name = %(name)s
+           and (%(client_id)s::uuid is null or client_id = %(client_id)s::uuid)
+         order by created_at, id
+         limit 1
+    """
     _DELETE = "delete from public.knowledge_bases where id = %(id)s"
 
-    def list(self, *, limit: int = 100, offset: int = 0) -> builtins.list[KnowledgeBase]:
-        """Visible knowledge bases, oldest first."""
-        return self._fetch_all(self._LIST, _page(limit, offset))
+    def get_by_name(self, name: str, *, client_id: UUID | None = None) -> KnowledgeBase | None:
+        """The visible knowledge base called `name` (in `client_id`, which the backend passes)."""
+        return self._fetch_one(self._BY_NAME, {"name": name, "client_id": client_id})
+
+    def list(
+        self, *, limit: int = 100, offset: int = 0, after: Keyed | None = None
+    ) -> builtins.list[KnowledgeBase]:
+        """Visible knowledge bases, oldest first; the next page: `after=<last row>`."""
+        return self._fetch_all(self._LIST, _page(limit, offset, after))
 
     def create(
         self,
@@ -249,6 +268,8 @@ class KnowledgeCollectionRepository(_Repository[KnowledgeCollection]):
           from public.knowledge_collections
          where (%(knowledge_base_id)s::uuid is null
                 or knowledge_base_id = %(knowledge_base_id)s::uuid)
+           and (%(after_created_at)s::timestamptz is null
+                or (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
          order by created_at, id
          limit %(limit)s offset %(offset)s
     """
@@ -270,13 +291,30 @@ class KnowledgeCollectionRepository(_Repository[KnowledgeCollection]):
          where id = %(id)s
         returning id, client_id, knowledge_base_id, name, description, created_at, updated_at
     """
+    _BY_NAME = """
+        select id, client_id, knowledge_base_id, name, description, created_at, updated_at
+          from public.knowledge_collections
+         where knowledge_base_id = %(knowledge_base_id)s and name = %(name)s
+    """
     _DELETE = "delete from public.knowledge_collections where id = %(id)s"
 
+    def get_by_name(self, knowledge_base_id: UUID, name: str) -> KnowledgeCollection | None:
+        """The visible collection called `name` in that knowledge base."""
+        return self._fetch_one(
+            self._BY_NAME, {"knowledge_base_id": knowledge_base_id, "name": name}
+        )
+
     def list(
-        self, *, limit: int = 100, offset: int = 0, knowledge_base_id: UUID | None = None
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        knowledge_base_id: UUID | None = None,
+        after: Keyed | None = None,
     ) -> builtins.list[KnowledgeCollection]:
-        """Visible collections (of one knowledge base, if given), oldest first."""
-        params = {**_page(limit, offset), "knowledge_base_id": knowledge_base_id}
+        """Visible collections (of one knowledge base, if given), oldest first; the next page:
+        `after=<last row>`."""
+        params = {**_page(limit, offset, after), "knowledge_base_id": knowledge_base_id}
         return self._fetch_all(self._LIST, params)
 
     def create(
@@ -334,6 +372,8 @@ class DocumentRepository(_Repository[Document]):
                file_size, status, error, metadata, created_at, updated_at
           from public.documents
          where (%(collection_id)s::uuid is null or collection_id = %(collection_id)s::uuid)
+           and (%(after_created_at)s::timestamptz is null
+                or (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
          order by created_at, id
          limit %(limit)s offset %(offset)s
     """
@@ -371,10 +411,16 @@ class DocumentRepository(_Repository[Document]):
     _DELETE = "delete from public.documents where id = %(id)s"
 
     def list(
-        self, *, limit: int = 100, offset: int = 0, collection_id: UUID | None = None
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        collection_id: UUID | None = None,
+        after: Keyed | None = None,
     ) -> builtins.list[Document]:
-        """Visible documents (of one collection, if given), oldest first."""
-        params = {**_page(limit, offset), "collection_id": collection_id}
+        """Visible documents (of one collection, if given), oldest first; the next page:
+        `after=<last row>`."""
+        params = {**_page(limit, offset, after), "collection_id": collection_id}
         return self._fetch_all(self._LIST, params)
 
     def create(
