@@ -116,6 +116,12 @@ def checked_conninfo(url: str, *, source: str = "the database URL") -> str:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise ConfigurationError(f"{source} is not a valid Postgres URL: {exc}") from None
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if scheme is not None and scheme not in ("postgres", "postgresql"):
+        raise ConfigurationError(f"{source} must start with postgresql://, not {scheme}://")
+    for port in str(params.get("port") or "").split(","):
+        if port and not port.isdigit():
+            raise ConfigurationError(f"{source} has an invalid port {port!r}")
     params.setdefault("connect_timeout", CONNECT_TIMEOUT)
     return make_conninfo("", **params)
 
