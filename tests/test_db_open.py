@@ -94,5 +94,6 @@ def test_a_reachable_url_opens_and_reports_pool_statistics(db_url: str) -> None:
             assert db.stats().in_use == 1
         stats = db.stats()
     assert (stats.min_size, stats.max_size) == (1, 2)
-    assert stats.size >= 1 and stats.in_use == 0
+    assert stats.size >= 1
+    assert stats.in_use == 0
     assert stats.requests >= 1

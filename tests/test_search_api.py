@@ -113,7 +113,8 @@ def test_a_pooled_connection_sends_vectors_without_register_vector(
             row = conn.execute(
                 "select document_id from public.search_embeddings(%s, 1)", (Vector(values),)
             ).fetchone()
-            assert row is not None and row[0] == tenant.documents["viagens"]
+            assert row is not None
+            assert row[0] == tenant.documents["viagens"]
 
 
 def test_hybrid_search_returns_every_component_score(
@@ -124,8 +125,11 @@ def test_hybrid_search_returns_every_component_score(
     assert all(isinstance(h, HybridSearchResult) for h in hits)
     top = hits[0]
     assert top.document_id == tenant.documents["prazo"]
-    assert top.text_position == 1 and top.semantic_position == 1
-    assert top.score > 0 and top.text_rank is not None and top.text_rank > 0
+    assert top.text_position == 1
+    assert top.semantic_position == 1
+    assert top.score > 0
+    assert top.text_rank is not None
+    assert top.text_rank > 0
 
 
 def test_hybrid_search_accepts_an_explicit_embedding_without_an_embedder(
@@ -148,7 +152,8 @@ def test_recorded_usage_shows_in_most_used_documents(
         assert retrieval.record_usage(agent_id=agent.id, chunk_ids=[h.id for h in hits]) == 1
         top = retrieval.most_used_documents(match_count=1, agent_id=agent.id)
     assert top == [dataclasses.replace(top[0], document_id=tenant.documents["licitacao"])]
-    assert isinstance(top[0], DocumentUsage) and top[0].usage_count == 1
+    assert isinstance(top[0], DocumentUsage)
+    assert top[0].usage_count == 1
 
 
 def test_a_vector_of_the_wrong_length_raises_invalid_input_inside_the_block(
@@ -166,7 +171,7 @@ def test_a_malformed_vector_raises_invalid_input(db: Database, tenant: Tenant, b
         if isinstance(bad, list) and bad and isinstance(bad[0], list):
             retrieval.search(np.asarray(bad))
         else:
-            retrieval.search(bad if not isinstance(bad, str) else [bad])  # type: ignore[list-item]
+            retrieval.search(bad if not isinstance(bad, str) else [bad])  # type: ignore[arg-type,list-item]
 
 
 def test_service_role_without_a_client_raises_invalid_input(
