@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["rotate", "check", "generate-key"])
     p.add_argument("--batch-size", type=int, default=500, help="rows per transaction (500)")
     p.set_defaults(func=_cmd_credentials)
+
+    from renum_db.cli_app import add_commands
+
+    add_commands(sub)  # tenant, user, ingest, search, doctor
     return parser
 
 

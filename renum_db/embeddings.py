@@ -27,11 +27,12 @@ import os
 import random
 import re
 import struct
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, ClassVar, Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
@@ -480,6 +481,28 @@ class CachedEmbeddings:
 
     model: str
     dimensions: int
+    _stats_lock: ClassVar[threading.Lock] = threading.Lock()
+    _hits: ClassVar[int] = 0
+    _misses: ClassVar[int] = 0
+
+    @classmethod
+    def statistics(cls) -> dict[str, float]:
+        """Distinct texts served from the cache (hits) or the provider (misses) by every
+        CachedEmbeddings of this process, and the hit rate (0 before any lookup)."""
+        with cls._stats_lock:
+            hits, misses = cls._hits, cls._misses
+        total = hits + misses
+        return {
+            "cache_hits": hits,
+            "cache_misses": misses,
+            "cache_hit_rate": hits / total if total else 0.0,
+        }
+
+    @classmethod
+    def _count(cls, hits: int, misses: int) -> None:
+        with cls._stats_lock:
+            cls._hits += hits
+            cls._misses += misses
 
     def __init__(
         self,
@@ -537,6 +560,7 @@ class CachedEmbeddings:
                 vectors[text] = cached
             else:
                 misses.append(text)
+        CachedEmbeddings._count(len(hashes) - len(misses), len(misses))
         if misses:
             fresh = self.provider.embed(misses)
             if len(fresh) != len(misses):
