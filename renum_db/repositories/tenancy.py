@@ -246,6 +246,7 @@ class AgentRepository(_Repository[Agent]):
         select {_AGENT_COLUMNS}
           from public.agents
          where (%(status)s::text is null or status = %(status)s::text)
+           and (%(client_id)s::uuid is null or client_id = %(client_id)s::uuid)
            and {_KEYSET}
          order by created_at, id
          limit %(limit)s
@@ -272,10 +273,16 @@ class AgentRepository(_Repository[Agent]):
     _DELETE = "delete from public.agents where id = %(id)s"
 
     def list(
-        self, *, limit: int = 100, after: Keyed | None = None, status: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        after: Keyed | None = None,
+        status: str | None = None,
+        client_id: UUID | None = None,
     ) -> builtins.list[Agent]:
-        """Visible agents (with this status, if given), oldest first."""
-        return self._fetch_all(self._LIST, {**keyset_params(limit, after), "status": status})
+        """Visible agents (of one client and with this status, if given), oldest first."""
+        params = {**keyset_params(limit, after), "status": status, "client_id": client_id}
+        return self._fetch_all(self._LIST, params)
 
     def create(
         self,
