@@ -20,6 +20,7 @@ from renum_db import migrations
 from renum_db.db import Database
 from renum_db.embeddings import CachedEmbeddings
 from renum_db.errors import RenumDBError, wrap_errors
+from renum_db.ingest import STUCK_AFTER
 
 __all__ = [
     "STUCK_AFTER",
@@ -32,8 +33,6 @@ __all__ = [
 
 Status = Literal["ok", "warn", "fail"]
 
-STUCK_AFTER: Final = timedelta(minutes=30)
-"""A document 'processing' for longer than this is considered stuck (a killed ingestion)."""
 STALE_LOCK_AFTER: Final = timedelta(minutes=10)
 
 
@@ -218,7 +217,7 @@ def _stuck(db: Database) -> Check:
             "ingestion",
             "fail",
             f"{len(rows)} document(s) stuck in processing for more than {STUCK_AFTER}"
-            " (retry: Ingestor.resume_stuck)",
+            " (Ingestor.fail_stuck, then ingest again)",
             {"stuck": [str(r[0]) for r in rows]},
         )
     return Check("ingestion", "ok", "no document stuck in processing", {"stuck": []})

@@ -30,7 +30,7 @@ import struct
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
@@ -57,7 +57,10 @@ __all__ = [
     "EmbeddingServiceUnavailable",
     "LexicalHashingEmbeddings",
     "OpenAIEmbeddings",
+    "cache_model_key",
+    "cached_vectors",
     "embedding_provider_from_env",
+    "store_vectors",
 ]
 
 log = logging.getLogger(__name__)
@@ -442,6 +445,52 @@ select %s, %s, t.content_hash, t.embedding
   from unnest(%s::bytea[], %s::extensions.vector[]) as t (content_hash, embedding)
     on conflict (client_id, model, content_hash) do nothing
 """
+
+
+def cache_model_key(provider: EmbeddingProvider) -> str:
+    """The embedding_cache.model of a provider: `<model>:<dimensions>`."""
+    return f"{provider.model}:{provider.dimensions}"
+
+
+def cached_vectors(
+    conn: Connection[Any], *, client_id: UUID, cache_model: str, texts: Sequence[str]
+) -> dict[str, Embedding]:
+    """The cached vectors of those `texts` that the tenant's cache holds (one query)."""
+    hashes = {text: _sha256(text, i) for i, text in enumerate(texts)}
+    if not hashes:
+        return {}
+    with wrap_errors(), conn.cursor(binary=True) as cur:
+        _ensure_vector_adapters(conn)
+        cur.execute(_SELECT_CACHED, (client_id, cache_model, list(hashes.values())))
+        found = {bytes(h): tuple(e) for h, e in cur.fetchall()}
+    hits = {text: found[digest] for text, digest in hashes.items() if digest in found}
+    CachedEmbeddings._count(len(hits), len(hashes) - len(hits))
+    return hits
+
+
+def store_vectors(
+    conn: Connection[Any],
+    *,
+    client_id: UUID,
+    cache_model: str,
+    vectors: Mapping[str, Sequence[float]],
+) -> None:
+    """Add vectors to the tenant's cache (a row stored meanwhile by another request is kept)."""
+    if not vectors:
+        return
+    texts = list(vectors)
+    with wrap_errors():
+        _ensure_vector_adapters(conn)
+        conn.execute(
+            _INSERT_CACHED,
+            (
+                client_id,
+                cache_model,
+                [_sha256(t, i) for i, t in enumerate(texts)],
+                [Vector(vectors[t]) for t in texts],
+            ),
+        )
+
 
 _FLOAT4_CACHE: dict[int, struct.Struct] = {}
 
