@@ -120,7 +120,7 @@ def test_a_reingest_keeps_the_usage_statistics_of_unchanged_chunks(
     with db.as_user(setup.admin) as conn:
         agent = AgentRepository(conn).create(name=f"agent {uuid.uuid4().hex[:6]}")
     with psycopg.connect(db_url) as su:
-        chunks = dict(
+        chunks: dict[str, uuid.UUID] = dict(
             su.execute(
                 "select content, id from public.document_chunks where document_id = %s",
                 (first.document_id,),
