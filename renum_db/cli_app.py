@@ -159,6 +159,7 @@ def _read(path: Path) -> str:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from renum_db.admin import TenantAdmin
     from renum_db.ingest import Ingestor, IngestProgress
+    from renum_db.repositories import DocumentRepository
 
     texts = [(path, _read(path)) for path in args.files]  # every file checked before any write
     with Database.from_settings() as db:
@@ -183,9 +184,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 def report(event: IngestProgress, task: Any = chunks) -> None:
                     progress.update(task, total=event.total, completed=event.done)
 
+                with db.as_user(user.id) as conn:
+                    existing = DocumentRepository(conn).get_by_name(collection_id, path.name)
                 result = ingestor.ingest_document(
                     claims=user_claims(user.id),
                     collection_id=collection_id,
+                    document_id=existing.id if existing else None,  # re-ingest, or retry
                     name=path.name,
                     text=text,
                     file_type=path.suffix.lstrip(".").lower(),
@@ -196,6 +200,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                     {
                         "file": str(path),
                         "document_id": str(result.document_id),
+                        "reingested": existing is not None,
                         "chunks": result.chunks,
                         "status": result.status,
                         "timings": result.timings,

@@ -131,7 +131,7 @@ def test_ingest_then_search_finds_the_ingested_document(
     assert hybrid["results"][0]["document"] == "contrato.md"
 
 
-def test_ingesting_again_reuses_the_collection(
+def test_ingesting_again_reuses_the_collection_and_reingests_the_document(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     _, address = tenant_and_member(capsys)
@@ -141,6 +141,8 @@ def test_ingesting_again_reuses_the_collection(
     again = run_json(capsys, "ingest", "--user", address, "--collection", "C", str(doc))
     assert again["collection_id"] == first["collection_id"]
     assert again["collection_created"] is False
+    assert again["documents"][0]["document_id"] == first["documents"][0]["document_id"]
+    assert again["documents"][0]["reingested"] is True
 
 
 def test_without_an_openai_key_the_offline_provider_says_so(

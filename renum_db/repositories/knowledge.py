@@ -408,7 +408,19 @@ class DocumentRepository(_Repository[Document]):
         returning id, client_id, collection_id, name, source_type, source_url, file_type,
                   file_size, status, error, metadata, created_at, updated_at
     """
+    _BY_NAME = """
+        select id, client_id, collection_id, name, source_type, source_url, file_type,
+               file_size, status, error, metadata, created_at, updated_at
+          from public.documents
+         where collection_id = %(collection_id)s and name = %(name)s
+         order by created_at, id
+         limit 1
+    """
     _DELETE = "delete from public.documents where id = %(id)s"
+
+    def get_by_name(self, collection_id: UUID, name: str) -> Document | None:
+        """The oldest visible document called `name` in that collection."""
+        return self._fetch_one(self._BY_NAME, {"collection_id": collection_id, "name": name})
 
     def list(
         self,
