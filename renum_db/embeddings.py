@@ -19,19 +19,15 @@ rounded to float4 precision: a cache hit and the miss that stored it are exactly
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import logging
 import math
 import os
-import random
 import re
 import struct
 import threading
-import time
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
@@ -115,10 +111,7 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 # OpenAI
 # --------------------------------------------------------------------------------------------
 
-_BACKOFF_BASE: Final = 0.5  # seconds before the first retry, doubled each time
-_BACKOFF_MAX: Final = 30.0
-_RETRY_AFTER_MAX: Final = 300.0  # a longer Retry-After is clamped to this
-_RETRY_STATUSES: Final = frozenset({408, 409, 429})
+_RETRY_STATUSES: Final = frozenset({408, 409, 429})  # and 5xx: what the SDK retries
 
 
 def _redact_url(url: str) -> str:
@@ -132,37 +125,6 @@ def _redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Seconds asked for by `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            value = float(raw_ms) / 1000
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value >= 0:
-            return min(value, _RETRY_AFTER_MAX)
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        value = (when - datetime.now(UTC)).total_seconds()
-        value = max(value, 0.0)
-    if not math.isfinite(value) or value < 0:
-        return None
-    return min(value, _RETRY_AFTER_MAX)
-
-
 class OpenAIEmbeddings:
     """Embeddings from the OpenAI API or any OpenAI-compatible server.
 
@@ -170,15 +132,16 @@ class OpenAIEmbeddings:
     OPENAI_BASE_URL (OpenAI itself when neither is set). Texts are sent `batch_size` at a time;
     `dimensions` is requested from text-embedding-3 models and checked on every returned vector.
 
-    Rate limits (429), 408/409, server errors (5xx), timeouts and connection errors are retried
-    up to `max_retries` times, waiting what `Retry-After` asks for when the server says so, else
-    an exponential backoff (0.5 s doubling, at most 30 s) plus random jitter; `sleep` is injectable
-    so tests do not wait. Then `EmbeddingServiceUnavailable` (a `RetryableError`). A rejected key
-    (401) or forbidden model (403, 404) raises `ConfigurationError`; a rejected input (400, 413,
-    422) raises `InvalidInput`. The key is never shown: not in repr, logs or exceptions.
+    Retries and timeouts are the OpenAI SDK's own (`max_retries`, `timeout`): rate limits (429),
+    408/409, server errors (5xx), timeouts and connection errors are retried, waiting what
+    `Retry-After` / `retry-after-ms` ask for (up to the SDK's limit), else its exponential
+    backoff with jitter. What is left when the SDK gives up is mapped to renum_db errors:
+    `EmbeddingServiceUnavailable` (a `RetryableError`) for those transient failures, a rejected
+    key (401) or forbidden model (403, 404) `ConfigurationError`, a rejected input (400, 413,
+    422) `InvalidInput`. The key is never shown: not in repr, logs or exceptions.
 
-    Pass `client` to use a prepared `openai.OpenAI` (it should have max_retries=0, since this
-    class retries itself); `api_key`, `base_url` and `timeout` are then ignored.
+    Pass `client` to use a prepared `openai.OpenAI` (its own max_retries and timeout apply);
+    `api_key`, `base_url`, `max_retries` and `timeout` are then ignored.
     """
 
     model: str
@@ -195,7 +158,6 @@ class OpenAIEmbeddings:
         max_retries: int = 5,
         timeout: float = 60.0,
         client: openai.OpenAI | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not model or not model.strip():
             raise ConfigurationError("an embedding model name is required")
@@ -208,9 +170,6 @@ class OpenAIEmbeddings:
         if not timeout > 0:
             raise ConfigurationError("timeout must be > 0 seconds")
         self.batch_size = batch_size
-        self.max_retries = max_retries
-        self._sleep = sleep
-        self._random = random.Random()  # noqa: S311 - jitter, not cryptography
         if client is None:
             key = (api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")).strip()
             if not key:
@@ -219,8 +178,11 @@ class OpenAIEmbeddings:
                     " (or use LexicalHashingEmbeddings offline)"
                 )
             url = (base_url or os.environ.get("OPENAI_BASE_URL", "")).strip() or None
-            client = openai.OpenAI(api_key=key, base_url=url, max_retries=0, timeout=timeout)
+            client = openai.OpenAI(
+                api_key=key, base_url=url, max_retries=max_retries, timeout=timeout
+            )
         self._client = client
+        self.max_retries = int(client.max_retries)
         secret = getattr(client, "api_key", None)
         self._secret = secret if isinstance(secret, str) and len(secret) >= 4 else None
         self.base_url = _redact_url(str(client.base_url))
@@ -249,58 +211,32 @@ class OpenAIEmbeddings:
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "[redacted]") if self._secret else text
 
-    def _backoff(self, attempt: int) -> float:
-        delay = min(_BACKOFF_MAX, _BACKOFF_BASE * 2.0**attempt)
-        return delay + self._random.uniform(0, delay / 2)
-
     def _embed_batch(self, batch: list[str]) -> list[Embedding]:
-        send_dimensions = self.model.startswith("text-embedding-3")
-        attempt = 0
-        while True:
-            try:
-                if send_dimensions:
-                    response = self._client.embeddings.create(
-                        input=batch,
-                        model=self.model,
-                        dimensions=self.dimensions,
-                        encoding_format="float",
-                    )
-                else:
-                    response = self._client.embeddings.create(
-                        input=batch, model=self.model, encoding_format="float"
-                    )
-                return self._vectors(response, len(batch))
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                if status in _RETRY_STATUSES or status >= 500:
-                    reason = f"HTTP {status}"
-                    wait = _retry_after(exc.response.headers)
-                else:
-                    raise self._status_error(exc) from None
-            except openai.APIConnectionError as exc:
-                reason = (
-                    "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
-                )
-                wait = None
-            except openai.OpenAIError as exc:
-                raise EmbeddingError(
-                    f"embedding request failed: {type(exc).__name__}: {self._redact(str(exc))}"
-                ) from None
-            if attempt >= self.max_retries:
+        kwargs: dict[str, Any] = {"input": batch, "model": self.model, "encoding_format": "float"}
+        if self.model.startswith("text-embedding-3"):
+            kwargs["dimensions"] = self.dimensions
+        attempts = self.max_retries + 1
+        try:
+            response = self._client.embeddings.create(**kwargs)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            if status in _RETRY_STATUSES or status >= 500:
                 raise EmbeddingServiceUnavailable(
-                    f"the embedding API at {self.base_url} still failed ({reason}) after"
-                    f" {attempt + 1} attempts; try again later"
+                    f"the embedding API at {self.base_url} still failed (HTTP {status}) after"
+                    f" {attempts} attempts; try again later"
                 ) from None
-            delay = wait if wait is not None else self._backoff(attempt)
-            attempt += 1
-            log.warning(
-                "embedding request failed (%s); retry %d of %d in %.2f s",
-                reason,
-                attempt,
-                self.max_retries,
-                delay,
-            )
-            self._sleep(delay)
+            raise self._status_error(exc) from None
+        except openai.APIConnectionError as exc:
+            reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
+            raise EmbeddingServiceUnavailable(
+                f"the embedding API at {self.base_url} still failed ({reason}) after"
+                f" {attempts} attempts; try again later"
+            ) from None
+        except openai.OpenAIError as exc:
+            raise EmbeddingError(
+                f"embedding request failed: {type(exc).__name__}: {self._redact(str(exc))}"
+            ) from None
+        return self._vectors(response, len(batch))
 
     def _status_error(self, exc: openai.APIStatusError) -> RenumDBError:
         status = exc.status_code
