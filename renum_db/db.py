@@ -33,6 +33,7 @@ __all__ = [
     "act_as",
     "checked_conninfo",
     "configure_connection",
+    "request_identity",
     "user_claims",
 ]
 
@@ -72,6 +73,27 @@ def _raise_if_aborted(conn: Connection[Any]) -> None:
         )
 
 
+CURRENT_IDENTITY_SQL: Final = (
+    "select current_setting('role'), coalesce(current_setting('request.jwt.claims', true), '')"
+)
+SET_IDENTITY_SQL: Final = (
+    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
+)
+
+
+def request_identity(claims: Mapping[str, Any] | None) -> tuple[str, str]:
+    """The database role and the `request.jwt.claims` JSON PostgREST would set for `claims`
+    (None means anon); ConfigurationError for a role that is not an API role."""
+    # Without a user JWT, PostgREST runs the request with the anon key's claims: role anon.
+    claims = dict(claims) if claims else {"role": "anon"}
+    role = str(claims.get("role") or "anon")
+    if role not in API_ROLES:
+        raise ConfigurationError(
+            f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})"
+        )
+    return role, json.dumps(claims, separators=(",", ":"), default=str)
+
+
 @contextmanager
 def act_as(conn: Connection[Any], claims: Mapping[str, Any] | None) -> Iterator[Connection[Any]]:
     """Run the block as PostgREST would for a request carrying `claims` (None means anon).
@@ -80,31 +102,15 @@ def act_as(conn: Connection[Any], claims: Mapping[str, Any] | None) -> Iterator[
     `request.jwt.claims` transaction-locally, and on success restores the previous values so an
     enclosing transaction continues as its own role. On error everything is rolled back.
     """
-    # Without a user JWT, PostgREST runs the request with the anon key's claims: role anon.
-    claims = dict(claims) if claims else {"role": "anon"}
-    role = str(claims.get("role") or "anon")
-    if role not in API_ROLES:
-        raise ConfigurationError(
-            f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})"
-        )
-    payload = json.dumps(claims, separators=(",", ":"), default=str)
+    role, payload = request_identity(claims)
     with wrap_errors(), conn.transaction():
-        previous = conn.execute(
-            "select current_setting('role'),"
-            " coalesce(current_setting('request.jwt.claims', true), '')"
-        ).fetchone()
+        previous = conn.execute(CURRENT_IDENTITY_SQL).fetchone()
         assert previous is not None
-        conn.execute(
-            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-            (role, payload),
-        )
+        conn.execute(SET_IDENTITY_SQL, (role, payload))
         yield conn
         _raise_if_aborted(conn)
         if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-            conn.execute(
-                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-                previous,
-            )
+            conn.execute(SET_IDENTITY_SQL, previous)
 
 
 def checked_conninfo(url: str, *, source: str = "the database URL") -> str:

@@ -17,7 +17,7 @@ from array import array
 from collections.abc import Iterable
 from typing import Any
 
-from psycopg import Connection, ProgrammingError
+from psycopg import AsyncConnection, Connection, ProgrammingError
 from psycopg.abc import AdaptContext, Buffer
 from psycopg.adapt import Dumper, Loader, PyFormat
 from psycopg.pq import Format
@@ -25,7 +25,15 @@ from psycopg.types import TypeInfo
 
 from renum_db.errors import ConfigurationError, InvalidInput
 
-__all__ = ["Vector", "VectorLike", "as_vector", "ensure_vector_adapters", "register_vector"]
+__all__ = [
+    "Vector",
+    "VectorLike",
+    "as_vector",
+    "ensure_vector_adapters",
+    "ensure_vector_adapters_async",
+    "register_vector",
+    "register_vector_async",
+]
 
 _HEADER = struct.Struct(">HH")
 
@@ -100,9 +108,7 @@ def as_vector(value: VectorLike) -> Vector:
 
 def ensure_vector_adapters(conn: Connection[Any]) -> None:
     """`register_vector(conn)` unless it was done already on this connection."""
-    try:
-        conn.adapters.get_dumper(Vector, PyFormat.BINARY)
-    except ProgrammingError:
+    if not _registered(conn):
         register_vector(conn)
 
 
@@ -141,15 +147,37 @@ class _VectorBinaryLoader(Loader):
         return tuple(values)
 
 
-def register_vector(conn: Connection[Any], context: AdaptContext | None = None) -> None:
-    """Register the vector adapters on `conn` (or on `context`, e.g. a cursor)."""
-    info = TypeInfo.fetch(conn, "extensions.vector")
+def _register(info: TypeInfo | None, context: AdaptContext) -> None:
     if info is None:
         raise ConfigurationError("type extensions.vector not found: is pgvector installed?")
-    info.register(context or conn)  # COPY's set_types() then knows "vector" by name
-    adapters = (context or conn).adapters
+    info.register(context)  # COPY's set_types() then knows "vector" by name
+    adapters = context.adapters
     for dumper in (_VectorTextDumper, _VectorBinaryDumper):
         cls = type(dumper.__name__, (dumper,), {"oid": info.oid})
         adapters.register_dumper(Vector, cls)
     adapters.register_loader(info.oid, _VectorTextLoader)
     adapters.register_loader(info.oid, _VectorBinaryLoader)
+
+
+def register_vector(conn: Connection[Any], context: AdaptContext | None = None) -> None:
+    """Register the vector adapters on `conn` (or on `context`, e.g. a cursor)."""
+    _register(TypeInfo.fetch(conn, "extensions.vector"), context or conn)
+
+
+def _registered(conn: AdaptContext) -> bool:
+    try:
+        conn.adapters.get_dumper(Vector, PyFormat.BINARY)
+    except ProgrammingError:
+        return False
+    return True
+
+
+async def register_vector_async(conn: AsyncConnection[Any]) -> None:
+    """`register_vector` for an AsyncConnection."""
+    _register(await TypeInfo.fetch(conn, "extensions.vector"), conn)
+
+
+async def ensure_vector_adapters_async(conn: AsyncConnection[Any]) -> None:
+    """`ensure_vector_adapters` for an AsyncConnection."""
+    if not _registered(conn):
+        await register_vector_async(conn)

@@ -23,7 +23,7 @@ import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Generic, LiteralString, TypeVar
+from typing import Any, Final, Generic, LiteralString, TypeVar, cast
 from uuid import UUID
 
 from psycopg import Connection
@@ -32,6 +32,7 @@ from psycopg.types.json import Jsonb
 
 from renum_db.errors import InvalidInput, NotFound, wrap_errors
 from renum_db.repositories.keyset import MAX_PAGE, Keyed, keyset_params
+from renum_db.repositories.plan import Kind, Plan, Planner
 
 __all__ = [
     "MAX_LIMIT",
@@ -113,20 +114,35 @@ class _Repository(Generic[RowT]):
     _GET: LiteralString
     _DELETE: LiteralString
 
-    def __init__(self, conn: Connection[Any]) -> None:
+    def __init__(self, conn: Connection[Any] | Planner) -> None:
         self._conn = conn
 
+    # The four ways a statement runs. Over a Planner they return a Plan instead (see
+    # renum_db.repositories.plan): the async repositories reuse every method that way.
+
+    def _plan(self, kind: Kind, query: LiteralString, params: Mapping[str, Any]) -> Any:
+        not_found = ""
+        if kind == "updated":
+            not_found = f"no {self._table} row {params['id']} visible and writable to the caller"
+        return Plan(kind, self._row_type, query, dict(params), not_found)
+
     def _fetch_one(self, query: LiteralString, params: Mapping[str, Any]) -> RowT | None:
+        if isinstance(self._conn, Planner):
+            return cast(RowT, self._plan("one", query, params))
         with wrap_errors(), self._conn.cursor(row_factory=class_row(self._row_type)) as cur:
             cur.execute(query, params)
             return cur.fetchone()
 
     def _fetch_all(self, query: LiteralString, params: Mapping[str, Any]) -> builtins.list[RowT]:
+        if isinstance(self._conn, Planner):
+            return cast(builtins.list[RowT], self._plan("all", query, params))
         with wrap_errors(), self._conn.cursor(row_factory=class_row(self._row_type)) as cur:
             cur.execute(query, params)
             return cur.fetchall()
 
     def _updated(self, query: LiteralString, params: Mapping[str, Any]) -> RowT:
+        if isinstance(self._conn, Planner):
+            return cast(RowT, self._plan("updated", query, params))
         row = self._fetch_one(query, params)
         if row is None:
             raise NotFound(
@@ -134,14 +150,19 @@ class _Repository(Generic[RowT]):
             )
         return row
 
+    def _affected(self, query: LiteralString, params: Mapping[str, Any]) -> bool:
+        if isinstance(self._conn, Planner):
+            return cast(bool, self._plan("affected", query, params))
+        with wrap_errors():
+            return self._conn.execute(query, params).rowcount > 0
+
     def get(self, id: UUID) -> RowT | None:
         """The row with this id, or None if it does not exist or is not visible to the caller."""
         return self._fetch_one(self._GET, {"id": id})
 
     def delete(self, id: UUID) -> bool:
         """Delete the row; False if no row was visible and deletable to the caller."""
-        with wrap_errors():
-            return self._conn.execute(self._DELETE, {"id": id}).rowcount > 0
+        return self._affected(self._DELETE, {"id": id})
 
 
 class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
