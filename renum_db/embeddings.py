@@ -194,6 +194,20 @@ class OpenAIEmbeddings:
         )
 
     def embed(self, texts: Sequence[str]) -> list[Embedding]:
+        items = self._checked(texts)
+        out: list[Embedding] = []
+        for start in range(0, len(items), self.batch_size):
+            batch = items[start : start + self.batch_size]
+            try:
+                response = self._client.embeddings.create(**self._request(batch))
+            except openai.OpenAIError as exc:
+                raise self._error(exc) from None
+            out.extend(self._vectors(response, len(batch)))
+        return out
+
+    # -- internals (shared with renum_db.aio.AsyncOpenAIEmbeddings) ------------------------------
+
+    def _checked(self, texts: Sequence[str]) -> list[str]:
         items = _check_texts(texts)
         for i, text in enumerate(items):
             if not text:
@@ -201,42 +215,37 @@ class OpenAIEmbeddings:
                     f"text at position {i} is empty:"
                     " the OpenAI embeddings API rejects empty strings"
                 )
-        out: list[Embedding] = []
-        for start in range(0, len(items), self.batch_size):
-            out.extend(self._embed_batch(items[start : start + self.batch_size]))
-        return out
+        return items
 
-    # -- internals ---------------------------------------------------------------------------
+    def _request(self, batch: list[str]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"input": batch, "model": self.model, "encoding_format": "float"}
+        if self.model.startswith("text-embedding-3"):
+            kwargs["dimensions"] = self.dimensions
+        return kwargs
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "[redacted]") if self._secret else text
 
-    def _embed_batch(self, batch: list[str]) -> list[Embedding]:
-        kwargs: dict[str, Any] = {"input": batch, "model": self.model, "encoding_format": "float"}
-        if self.model.startswith("text-embedding-3"):
-            kwargs["dimensions"] = self.dimensions
+    def _error(self, exc: openai.OpenAIError) -> RenumDBError:
+        """What is left after the SDK's retries, as a renum_db error (never the key)."""
         attempts = self.max_retries + 1
-        try:
-            response = self._client.embeddings.create(**kwargs)
-        except openai.APIStatusError as exc:
+        if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             if status in _RETRY_STATUSES or status >= 500:
-                raise EmbeddingServiceUnavailable(
+                return EmbeddingServiceUnavailable(
                     f"the embedding API at {self.base_url} still failed (HTTP {status}) after"
                     f" {attempts} attempts; try again later"
-                ) from None
-            raise self._status_error(exc) from None
-        except openai.APIConnectionError as exc:
+                )
+            return self._status_error(exc)
+        if isinstance(exc, openai.APIConnectionError):
             reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
-            raise EmbeddingServiceUnavailable(
+            return EmbeddingServiceUnavailable(
                 f"the embedding API at {self.base_url} still failed ({reason}) after"
                 f" {attempts} attempts; try again later"
-            ) from None
-        except openai.OpenAIError as exc:
-            raise EmbeddingError(
-                f"embedding request failed: {type(exc).__name__}: {self._redact(str(exc))}"
-            ) from None
-        return self._vectors(response, len(batch))
+            )
+        return EmbeddingError(
+            f"embedding request failed: {type(exc).__name__}: {self._redact(str(exc))}"
+        )
 
     def _status_error(self, exc: openai.APIStatusError) -> RenumDBError:
         status = exc.status_code
