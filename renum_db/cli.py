@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -157,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    from renum_db.observability import configure_logging
+
+    configure_logging(verbose=args.verbose)  # RENUM_LOG_FORMAT=json: one JSON object per line
     try:
         return int(args.func(args))
     except (RenumDBError, ValueError) as exc:
