@@ -483,7 +483,7 @@ class AsyncRetrieval:
         self._client_id = client_id
         self._cache_client: UUID | None = None
 
-    async def embed_query(self, text: str) -> Embedding:
+    async def embed_query(self, text: str, *, client_id: UUID | None = None) -> Embedding:
         """The query's embedding, through public.embedding_cache (statements of
         renum_db.embeddings)."""
         if self._embedder is None:
@@ -492,8 +492,9 @@ class AsyncRetrieval:
         digest = _sha256(text, 0)
         with wrap_errors():
             await ensure_vector_adapters_async(self._conn)
-            if self._cache_client is None:
-                cur = await self._conn.execute(_RESOLVE_CLIENT, (self._client_id,))
+            tenant = client_id if client_id is not None else self._client_id
+            if self._cache_client is None or (tenant is not None and tenant != self._cache_client):
+                cur = await self._conn.execute(_RESOLVE_CLIENT, (tenant,))
                 row = await cur.fetchone()
                 assert row is not None
                 self._cache_client = row[0]
@@ -512,8 +513,10 @@ class AsyncRetrieval:
             )
         return tuple(vector)
 
-    async def _vector(self, query: VectorLike | str) -> VectorLike:
-        return await self.embed_query(query) if isinstance(query, str) else query
+    async def _vector(self, query: VectorLike | str, client_id: UUID | None) -> VectorLike:
+        if isinstance(query, str):
+            return await self.embed_query(query, client_id=client_id)
+        return query
 
     async def _rows(self, row_type: type[T], query: str, params: Mapping[str, Any]) -> list[T]:
         with wrap_errors():
@@ -536,7 +539,7 @@ class AsyncRetrieval:
         usage_execution_id: UUID | None = None,
     ) -> list[SearchResult]:
         params = search_params(
-            await self._vector(query_embedding),
+            await self._vector(query_embedding, client_id),
             match_count=match_count,
             collection_ids=collection_ids,
             knowledge_base_ids=knowledge_base_ids,

@@ -254,16 +254,18 @@ class Retrieval:
         with wrap_errors():
             ensure_vector_adapters(conn)
 
-    def embed_query(self, text: str) -> tuple[float, ...]:
-        """The query's embedding, through the tenant's embedding cache."""
+    def embed_query(self, text: str, *, client_id: UUID | None = None) -> tuple[float, ...]:
+        """The query's embedding, through the tenant's embedding cache (the backend names the
+        tenant with `client_id`, here or in the constructor)."""
         if self._embedder is None:
             raise ConfigurationError("pass an embedder to Retrieval to search by text")
-        if self._cached is None:
-            self._cached = CachedEmbeddings(self._embedder, self._conn, client_id=self._client_id)
+        tenant = client_id if client_id is not None else self._client_id
+        if self._cached is None or (tenant is not None and self._cached.client_id != tenant):
+            self._cached = CachedEmbeddings(self._embedder, self._conn, client_id=tenant)
         return self._cached.embed([text])[0]
 
-    def _vector(self, query: VectorLike | str) -> VectorLike:
-        return self.embed_query(query) if isinstance(query, str) else query
+    def _vector(self, query: VectorLike | str, client_id: UUID | None) -> VectorLike:
+        return self.embed_query(query, client_id=client_id) if isinstance(query, str) else query
 
     def search(
         self,
@@ -281,7 +283,7 @@ class Retrieval:
         """public.search_embeddings: the most similar chunks of the caller's tenant."""
         started = time.perf_counter()
         params = search_params(
-            self._vector(query_embedding),
+            self._vector(query_embedding, client_id),
             match_count=match_count,
             collection_ids=collection_ids,
             knowledge_base_ids=knowledge_base_ids,
@@ -315,7 +317,11 @@ class Retrieval:
         """public.hybrid_search: full text and semantic ranks fused (the query's embedding is
         computed by the embedder when not given)."""
         started = time.perf_counter()
-        vector = query_embedding if query_embedding is not None else self.embed_query(query_text)
+        vector = (
+            query_embedding
+            if query_embedding is not None
+            else self.embed_query(query_text, client_id=client_id)
+        )
         params = hybrid_params(
             query_text,
             vector,
