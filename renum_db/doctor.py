@@ -120,6 +120,27 @@ def _migrations(db: Database) -> Check:
     return Check("migrations", "ok", f"{applied}/{len(states)} applied", details)
 
 
+def _sources(db: Database) -> Check:
+    """The migrations embed the current sql/ sources (an edited function or policy file that
+    no migration carries would never reach a database)."""
+    del db
+    from renum_db import sqlsource
+
+    try:
+        root = migrations.project_root()
+    except RenumDBError:
+        return Check("sources", "ok", "no migrations/ folder here (installed package): skipped")
+    problems = sqlsource.check(root)
+    if problems:
+        return Check(
+            "sources",
+            "warn",
+            f"{len(problems)} sql/ source(s) differ from what the migrations embed",
+            {"problems": [str(p) for p in problems]},
+        )
+    return Check("sources", "ok", "sql/ sources and migrations agree", {"problems": []})
+
+
 def _platform(db: Database) -> Check:
     with db.connection() as conn:
         row = conn.execute(
@@ -281,6 +302,7 @@ def _sizes(db: Database) -> Check:
 CHECKS: Final[tuple[tuple[str, Callable[[Database], Check]], ...]] = (
     ("connection", _server),
     ("migrations", _migrations),
+    ("sources", _sources),
     ("platform", _platform),
     ("extensions", _extensions),
     ("rls", _rls),

@@ -196,6 +196,7 @@ def test_doctor_reports_a_healthy_database_and_exits_0(
     assert set(checks) >= {
         "connection",
         "migrations",
+        "sources",
         "platform",
         "extensions",
         "rls",
