@@ -181,8 +181,16 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             for path, text in texts:
                 chunks = progress.add_task(f"  {path.name}", total=None)
 
-                def report(event: IngestProgress, task: Any = chunks) -> None:
-                    progress.update(task, total=event.total, completed=event.done)
+                def report(
+                    event: IngestProgress, task: Any = chunks, label: str = path.name
+                ) -> None:
+                    stage = {"writing": " (writing chunks)", "written": " (done)"}
+                    progress.update(
+                        task,
+                        total=event.total,
+                        completed=event.done,
+                        description=f"  {label}{stage.get(event.stage, '')}",
+                    )
 
                 with db.as_user(user.id) as conn:
                     existing = DocumentRepository(conn).get_by_name(collection_id, path.name)

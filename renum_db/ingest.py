@@ -104,7 +104,9 @@ class IngestResult:
 @dataclass(frozen=True, slots=True)
 class IngestProgress:
     """One step of an ingestion, for progress bars: `stage` is 'chunked' (done = 0),
-    'embedding' (after each batch: done chunks of total embedded) or 'written' (done = total)."""
+    'embedding' (after each batch: done chunks of total embedded), 'writing' (the one
+    transaction that replaces the chunks has begun; the HNSW index makes it the longest stage
+    for big documents) or 'written' (done = total)."""
 
     document_id: UUID
     stage: str
@@ -390,6 +392,7 @@ class Ingestor:
             )
             timings["embed"] = time.perf_counter() - started
             stage = "writing chunks"
+            report(IngestProgress(doc_id, "writing", len(chunks), len(chunks)))
             started = time.perf_counter()
             self._replace(
                 claims,

@@ -86,6 +86,7 @@ def test_progress_reports_chunking_each_embedded_batch_and_the_write(
     assert embedding == sorted(embedding)
     assert embedding[-1] == total
     assert len(embedding) == -(-total // 2)  # one event per batch of 2
+    assert events[-2] == IngestProgress(result.document_id, "writing", total, total)
     assert events[-1] == IngestProgress(result.document_id, "written", total, total)
 
 
