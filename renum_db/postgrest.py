@@ -24,7 +24,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 from uuid import UUID
 
 import httpx
@@ -40,6 +40,8 @@ from renum_db.errors import (
     RenumDBError,
     for_sqlstate,
 )
+from renum_db.repositories.keyset import Keyed, keyset_params
+from renum_db.repositories.knowledge import Document, KnowledgeBase, KnowledgeCollection
 from renum_db.search import (
     DocumentUsage,
     HybridSearchResult,
@@ -50,7 +52,7 @@ from renum_db.search import (
 )
 from renum_db.vector import Vector, VectorLike
 
-__all__ = ["PostgrestRetrieval", "from_json", "to_json"]
+__all__ = ["PostgrestKnowledge", "PostgrestRetrieval", "from_json", "to_json", "user_client"]
 
 T = TypeVar("T")
 
@@ -121,6 +123,83 @@ def _error(exc: APIError) -> RenumDBError:
     )
 
 
+def user_client(
+    url: str, anon_key: str, *, access_token: str | None = None, timeout: float = 30.0
+) -> Client:
+    """A supabase-py client for `url` with the anon key, acting as the user of `access_token`
+    (anon without one)."""
+    headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
+    options = ClientOptions(headers=headers, postgrest_client_timeout=timeout)
+    return Client(url, anon_key, options=options)
+
+
+class PostgrestKnowledge:
+    """The knowledge tables read over PostgREST table calls, paged by keyset exactly as the
+    repositories page (`after=<last row>`): the same rows and dataclasses as
+    KnowledgeBaseRepository / KnowledgeCollectionRepository / DocumentRepository `list`."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(
+        cls, url: str, anon_key: str, *, access_token: str | None = None, timeout: float = 30.0
+    ) -> Self:
+        return cls(user_client(url, anon_key, access_token=access_token, timeout=timeout))
+
+    def _page(
+        self,
+        table: str,
+        row_type: type[T],
+        *,
+        limit: int,
+        after: Keyed | None,
+        filters: Mapping[str, UUID | None],
+    ) -> list[T]:
+        page = keyset_params(limit, after)
+        columns = ",".join(f.name for f in dataclasses.fields(row_type))  # type: ignore[arg-type]
+        query = self._client.table(table).select(columns)
+        for column, value in filters.items():
+            if value is not None:
+                query = query.eq(column, str(value))
+        if page["after_created_at"] is not None:
+            at = page["after_created_at"].isoformat()
+            query = query.or_(
+                f'created_at.gt."{at}",and(created_at.eq."{at}",id.gt.{page["after_id"]})'
+            )
+        query = query.order("created_at").order("id").limit(page["limit"])
+        try:
+            rows = query.execute().data
+        except APIError as exc:
+            raise _error(exc) from None
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"PostgREST unreachable: {type(exc).__name__}") from None
+        return [from_json(row_type, cast(Mapping[str, Any], r)) for r in cast(list[Any], rows)]
+
+    def list_knowledge_bases(
+        self, *, limit: int = 100, after: Keyed | None = None
+    ) -> list[KnowledgeBase]:
+        return self._page("knowledge_bases", KnowledgeBase, limit=limit, after=after, filters={})
+
+    def list_collections(
+        self,
+        *,
+        limit: int = 100,
+        after: Keyed | None = None,
+        knowledge_base_id: UUID | None = None,
+    ) -> list[KnowledgeCollection]:
+        filters = {"knowledge_base_id": knowledge_base_id}
+        return self._page(
+            "knowledge_collections", KnowledgeCollection, limit=limit, after=after, filters=filters
+        )
+
+    def list_documents(
+        self, *, limit: int = 100, after: Keyed | None = None, collection_id: UUID | None = None
+    ) -> list[Document]:
+        filters = {"collection_id": collection_id}
+        return self._page("documents", Document, limit=limit, after=after, filters=filters)
+
+
 class PostgrestRetrieval:
     """renum_db.search.Retrieval over PostgREST RPC (supabase-py)."""
 
@@ -138,11 +217,9 @@ class PostgrestRetrieval:
         embedder: EmbeddingProvider | None = None,
         timeout: float = 30.0,
     ) -> Self:
-        """A supabase-py client for `url` with the anon key, acting as the user of
-        `access_token` (anon without one)."""
-        headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
-        options = ClientOptions(headers=headers, postgrest_client_timeout=timeout)
-        return cls(Client(url, anon_key, options=options), embedder)
+        """A retrieval for `url` with the anon key, acting as the user of `access_token`
+        (anon without one)."""
+        return cls(user_client(url, anon_key, access_token=access_token, timeout=timeout), embedder)
 
     def _rpc(self, fn: str, params: Mapping[str, Any]) -> Any:
         try:

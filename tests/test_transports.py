@@ -20,8 +20,12 @@ from renum_db.embeddings import LexicalHashingEmbeddings
 from renum_db.errors import InvalidInput, InvalidToken, PermissionDenied
 from renum_db.ingest import Ingestor
 from renum_db.local_auth import LocalAuth
-from renum_db.postgrest import PostgrestRetrieval
-from renum_db.repositories import KnowledgeBaseRepository, KnowledgeCollectionRepository
+from renum_db.postgrest import PostgrestKnowledge, PostgrestRetrieval
+from renum_db.repositories import (
+    DocumentRepository,
+    KnowledgeBaseRepository,
+    KnowledgeCollectionRepository,
+)
 from renum_db.repositories.tenancy import AgentRepository
 from renum_db.search import DocumentUsage, HybridSearchResult, Retrieval, SearchResult
 from tests.postgrest_stub import PostgrestStub, http_status
@@ -235,3 +239,35 @@ def test_the_stub_answers_postgrest_error_json_with_postgrest_statuses(
     assert response.json()["code"] == "42501"
     assert (http_status("42501", "authenticated"), http_status("PT404", "x")) == (403, 404)
     assert (http_status("23505", "x"), http_status("22023", "x")) == (409, 400)
+
+
+def test_document_pages_read_over_postgrest_equal_the_repository_pages(
+    db: Database, db_url: str, auth: LocalAuth, stub: PostgrestStub, setup: Setup
+) -> None:
+    with psycopg.connect(db_url) as conn:
+        token = auth.mint_access_token(conn, setup.member)
+    tables = PostgrestKnowledge.connect(stub.url, auth.mint_api_key("anon"), access_token=token)
+    pages: list[list[Any]] = []
+    page = tables.list_documents(limit=1)
+    while page:
+        pages.append(page)
+        page = tables.list_documents(limit=1, after=page[-1])
+    with db.as_user(setup.member) as conn:
+        expected = DocumentRepository(conn).list()
+        bases = KnowledgeBaseRepository(conn).list()
+        collections = KnowledgeCollectionRepository(conn).list()
+    assert [p[0] for p in pages] == expected
+    assert len(expected) == len(TEXTS)
+    assert tables.list_knowledge_bases() == bases
+    assert tables.list_collections(knowledge_base_id=bases[0].id) == collections
+    assert tables.list_documents(collection_id=collections[0].id) == expected
+
+
+def test_another_tenant_reads_none_of_these_rows_over_postgrest(
+    db_url: str, auth: LocalAuth, stub: PostgrestStub, setup: Setup
+) -> None:
+    with psycopg.connect(db_url) as conn:
+        token = auth.mint_access_token(conn, setup.outsider)
+    tables = PostgrestKnowledge.connect(stub.url, auth.mint_api_key("anon"), access_token=token)
+    assert tables.list_documents() == []
+    assert tables.list_knowledge_bases() == []
