@@ -169,3 +169,10 @@ def test_users_created_through_the_auth_admin_api_get_their_tenant_and_role(
             client = admin.create_client(name="Acme")
             user = admin.create_user(client_id=client.id, email=email("api"), role="admin")
     assert (user.client_id, user.role) == (client.id, "admin")
+
+
+def test_an_rls_refusal_says_how_to_get_a_tenant(db: Database) -> None:
+    with pytest.raises(PermissionDenied) as info, db.as_user(uuid.uuid4()) as conn:
+        KnowledgeBaseRepository(conn).create(name="Contratos")
+    assert info.value.hint is not None
+    assert "TenantAdmin" in info.value.hint
