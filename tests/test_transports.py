@@ -1,10 +1,12 @@
-"""The retrieval API on both transports: a direct connection (renum_db.search.Retrieval through
-Database.as_claims) and PostgREST (renum_db.postgrest.PostgrestRetrieval with the real supabase-py
-client against tests/postgrest_stub.py, which verifies the JWT and runs the real SQL as its role).
-The same cases run on both and must give the same rows and the same renum_db errors."""
+"""The retrieval API on every transport: a direct connection (renum_db.search.Retrieval through
+Database.as_claims), the async one (renum_db.aio.AsyncRetrieval through AsyncDatabase.as_claims)
+and PostgREST (renum_db.postgrest.PostgrestRetrieval with the real supabase-py client against
+tests/postgrest_stub.py, which verifies the JWT and runs the real SQL as its role). The same
+cases run on all three and must give the same rows and the same renum_db errors."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ import psycopg
 import pytest
 
 from renum_db.admin import LocalUserProvisioner, TenantAdmin
+from renum_db.aio import AsyncDatabase, AsyncRetrieval
 from renum_db.db import Database, user_claims
 from renum_db.embeddings import LexicalHashingEmbeddings
 from renum_db.errors import InvalidInput, InvalidToken, PermissionDenied
@@ -50,6 +53,21 @@ class Direct:
                 return getattr(Retrieval(conn, EMBEDDER), name)(*args, **kw)
 
         return call
+
+
+class Async:
+    """AsyncRetrieval, one AsyncDatabase block per call, driven by asyncio.run."""
+
+    def __init__(self, db_url: str, claims: dict[str, Any] | None) -> None:
+        self._url, self._claims = db_url, claims
+
+    def __getattr__(self, name: str) -> Any:
+        async def run(*args: Any, **kw: Any) -> Any:
+            adb = await AsyncDatabase.connect(self._url, min_size=0, max_size=1)
+            async with adb, adb.as_claims(self._claims) as conn:
+                return await getattr(AsyncRetrieval(conn, EMBEDDER), name)(*args, **kw)
+
+        return lambda *args, **kw: asyncio.run(run(*args, **kw))
 
 
 @dataclass(frozen=True)
@@ -101,7 +119,7 @@ def setup(db: Database) -> Setup:
     return Setup(client.id, member.id, agent.id, outsider.id, docs)
 
 
-@pytest.fixture(params=["direct", "postgrest"])
+@pytest.fixture(params=["direct", "async", "postgrest"])
 def transport(
     request: pytest.FixtureRequest,
     db: Database,
@@ -115,13 +133,15 @@ def transport(
 
     def make(actor: str) -> Any:
         user = {"member": setup_.member, "outsider": setup_.outsider}.get(actor)
+        claims = (
+            user_claims(user)
+            if user
+            else ({"role": "service_role"} if actor == "service" else None)
+        )
         if request.param == "direct":
-            claims = (
-                user_claims(user)
-                if user
-                else ({"role": "service_role"} if actor == "service" else None)
-            )
             return Direct(db, claims)
+        if request.param == "async":
+            return Async(db_url, claims)
         anon_key = auth.mint_api_key("anon")
         if user:
             with psycopg.connect(db_url) as conn:
