@@ -271,3 +271,55 @@ def test_the_installed_entry_point_creates_a_tenant(db_url: str, tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "active"
+
+
+def test_tenant_suspend_and_reactivate_report_the_new_status(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client_id = run(capsys, "tenant", "create", "Acme")[1].strip()
+    assert run_json(capsys, "tenant", "suspend", client_id)["status"] == "suspended"
+    listed = run_json(capsys, "tenant", "list")
+    assert {"id": client_id, "status": "suspended"}.items() <= next(
+        c for c in listed if c["id"] == client_id
+    ).items()
+    assert run_json(capsys, "tenant", "reactivate", client_id)["status"] == "active"
+
+
+def test_tenant_create_without_a_name_exits_2(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "tenant", "create")
+    assert code == 2
+    assert out == ""
+    assert "name" in err
+
+
+def test_user_set_role_and_list_show_the_change(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client_id, address = tenant_and_member(capsys)
+    changed = run_json(capsys, "user", "set-role", "--email", address, "--role", "admin")
+    assert changed["role"] == "admin"
+    listed = run_json(capsys, "user", "list", "--tenant", client_id)
+    assert [(u["email"], u["role"]) for u in listed] == [(address, "admin")]
+
+
+def test_search_prints_a_table_for_people(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, address = tenant_and_member(capsys)
+    doc = tmp_path / "tabela.txt"
+    doc.write_text("A multa por atraso é de dois por cento ao mês.")
+    assert run(capsys, "ingest", "--user", address, "--collection", "T", str(doc))[0] == 0
+    code, out, _ = run(capsys, "search", "--user", address, "multa por atraso", "-k", "1")
+    assert code == 0
+    assert "tabela.txt" in out
+    assert "multa" in out
+
+
+def test_search_for_an_unknown_user_exits_2_naming_the_email(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "search", "--user", "ghost@acme.test", "prazo")
+    assert code == 2
+    assert "ghost@acme.test" in err
