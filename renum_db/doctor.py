@@ -9,6 +9,7 @@ the others. The sizes and statistics also serve monitoring: `database_sizes(conn
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -139,6 +140,46 @@ def _sources(db: Database) -> Check:
             {"problems": [str(p) for p in problems]},
         )
     return Check("sources", "ok", "sql/ sources and migrations agree", {"problems": []})
+
+
+_BODY = re.compile(r"\bas \$\$(.*?)\$\$", re.DOTALL)
+
+
+def _functions(db: Database) -> Check:
+    """Every function of sql/functions is in the database with exactly the reviewed body (an
+    edit made in the database, or a migration that was edited after it ran, shows here)."""
+    try:
+        root = migrations.project_root()
+    except RenumDBError:
+        return Check("functions", "ok", "no sql/functions here (installed package): skipped")
+    drifted: list[str] = []
+    missing: list[str] = []
+    files = sorted((root / "sql" / "functions").glob("*.sql"))
+    with db.connection() as conn:
+        for path in files:
+            schema, _, name = path.stem.partition(".")
+            match = _BODY.search(path.read_text(encoding="utf-8"))
+            if match is None:
+                continue
+            bodies = [
+                str(r[0])
+                for r in conn.execute(
+                    "select p.prosrc from pg_catalog.pg_proc as p"
+                    " join pg_catalog.pg_namespace as n on n.oid = p.pronamespace"
+                    " where n.nspname = %s and p.proname = %s",
+                    (schema, name),
+                )
+            ]
+            if not bodies:
+                missing.append(path.stem)
+            elif match.group(1) not in bodies:
+                drifted.append(path.stem)
+    details = {"checked": len(files), "drifted": drifted, "missing": missing}
+    if drifted or missing:
+        parts = [f"differ from sql/functions: {', '.join(drifted)}"] if drifted else []
+        parts += [f"missing: {', '.join(missing)}"] if missing else []
+        return Check("functions", "fail", "; ".join(parts), details)
+    return Check("functions", "ok", f"{len(files)} functions as in sql/functions", details)
 
 
 def _platform(db: Database) -> Check:
@@ -303,6 +344,7 @@ CHECKS: Final[tuple[tuple[str, Callable[[Database], Check]], ...]] = (
     ("connection", _server),
     ("migrations", _migrations),
     ("sources", _sources),
+    ("functions", _functions),
     ("platform", _platform),
     ("extensions", _extensions),
     ("rls", _rls),

@@ -197,6 +197,7 @@ def test_doctor_reports_a_healthy_database_and_exits_0(
         "connection",
         "migrations",
         "sources",
+        "functions",
         "platform",
         "extensions",
         "rls",
@@ -323,3 +324,23 @@ def test_search_for_an_unknown_user_exits_2_naming_the_email(
     code, _, err = run(capsys, "search", "--user", "ghost@acme.test", "prazo")
     assert code == 2
     assert "ghost@acme.test" in err
+
+
+def test_doctor_exits_1_when_a_function_was_edited_in_the_database(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    with psycopg.connect(db_url) as conn:
+        original = conn.execute(
+            "select pg_get_functiondef("
+            "'public.most_used_documents(integer, uuid, uuid)'::regprocedure)"
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute("comment on function public.most_used_documents(integer, uuid, uuid) is 'x'")
+        conn.execute(original.replace("begin", "begin\n  -- hotfix made in the console", 1))
+    try:
+        code, out, _ = run(capsys, "doctor", "--json")
+        functions = next(c for c in json.loads(out)["checks"] if c["name"] == "functions")
+        assert code == 1
+        assert functions["details"]["drifted"] == ["public.most_used_documents"]
+    finally:
+        with psycopg.connect(db_url) as conn:
+            conn.execute(original)
