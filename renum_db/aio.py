@@ -33,11 +33,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from renum_db.config import Settings, load_settings
 from renum_db.db import (
+    API_ROLES,
+    AUTHENTICATOR_MAY_BECOME_SQL,
     CURRENT_IDENTITY_SQL,
+    RESET_STATEMENTS,
     SET_IDENTITY_SQL,
     PoolStats,
     checked_conninfo,
     request_identity,
+    unknown_role_message,
     user_claims,
 )
 from renum_db.embeddings import (
@@ -118,6 +122,11 @@ async def act_as_async(conn: AConn, claims: Mapping[str, Any] | None) -> AsyncIt
     role, payload = request_identity(claims)
     with wrap_errors():
         async with conn.transaction():
+            if role not in API_ROLES:
+                cur = await conn.execute(AUTHENTICATOR_MAY_BECOME_SQL, (role,))
+                allowed = await cur.fetchone()
+                if not (allowed and allowed[0]):
+                    raise ConfigurationError(unknown_role_message(role))
             cur = await conn.execute(CURRENT_IDENTITY_SQL)
             previous = await cur.fetchone()
             assert previous is not None
@@ -143,6 +152,17 @@ async def _configure(conn: AConn) -> None:
     finally:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await conn.rollback()
+
+
+async def _reset(conn: AConn) -> None:
+    """The pool's reset callback: the same session reset as renum_db.db.reset_connection."""
+    autocommit = conn.autocommit
+    await conn.set_autocommit(True)
+    try:
+        for statement in RESET_STATEMENTS:
+            await conn.execute(statement, prepare=False)
+    finally:
+        await conn.set_autocommit(autocommit)
 
 
 class AsyncDatabase:
@@ -180,6 +200,7 @@ class AsyncDatabase:
             max_size=max_size,
             kwargs={"autocommit": False},
             configure=_configure,
+            reset=_reset,
             open=False,
             name="renum_db_async",
         )

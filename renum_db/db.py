@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final, Self
+from typing import Any, Final, LiteralString, Self
 from uuid import UUID
 
 import psycopg
@@ -27,13 +27,16 @@ from renum_db.errors import ConfigurationError, ConnectionFailed, DatabaseError,
 
 __all__ = [
     "API_ROLES",
+    "AUTHENTICATOR_MAY_BECOME_SQL",
     "CONNECT_TIMEOUT",
+    "RESET_STATEMENTS",
     "Database",
     "PoolStats",
     "act_as",
     "checked_conninfo",
     "configure_connection",
     "request_identity",
+    "reset_connection",
     "user_claims",
 ]
 
@@ -43,9 +46,34 @@ CONNECT_TIMEOUT: Final = 3
 """Seconds libpq waits for a server before giving up (unless the URL sets connect_timeout):
 a wrong or unreachable DATABASE_URL fails in seconds, with libpq's own reason."""
 
-# The roles PostgREST switches to; anything else in a `role` claim is refused here, as
-# PostgREST would refuse a role the authenticator cannot become.
+# The roles every Supabase project has. Any other `role` claim is accepted only if the database
+# says the `authenticator` login may become it (a custom PostgREST role), as PostgREST would. This
+# is a client-side guard only: what a role may do is decided in the database, by capability.
 API_ROLES = frozenset({"anon", "authenticated", "service_role"})
+
+AUTHENTICATOR_MAY_BECOME_SQL: Final = """
+select exists (
+  select from pg_catalog.pg_roles as r, pg_catalog.pg_roles as a
+   where r.rolname = %s and a.rolname = 'authenticator'
+     and r.oid <> a.oid
+     and pg_catalog.pg_has_role(a.oid, r.oid, 'member')
+)
+"""
+
+# Returned connections are reset: role, session settings (request.jwt.claims included), temporary
+# tables, cursors, advisory locks, LISTEN, cached plans: nothing of one checkout reaches the next.
+# This is DISCARD ALL without its DEALLOCATE ALL, which would pull psycopg's prepared statements
+# from under it. `set session authorization default` also resets `role`, which RESET ALL skips.
+RESET_STATEMENTS: tuple[LiteralString, ...] = (
+    "set session authorization default",
+    "reset all",
+    "close all",
+    "unlisten *",
+    "select pg_catalog.pg_advisory_unlock_all()",
+    "discard plans",
+    "discard temp",
+    "discard sequences",
+)
 
 
 def user_claims(
@@ -62,6 +90,17 @@ def user_claims(
     if extra:
         claims.update(extra)
     return claims
+
+
+def reset_connection(conn: Connection[Any]) -> None:
+    """The pool's reset callback (the connection is idle): every session-level state goes."""
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        for statement in RESET_STATEMENTS:
+            conn.execute(statement, prepare=False)
+    finally:
+        conn.autocommit = autocommit
 
 
 def _raise_if_aborted(conn: Connection[Any]) -> None:
@@ -83,15 +122,18 @@ SET_IDENTITY_SQL: Final = (
 
 def request_identity(claims: Mapping[str, Any] | None) -> tuple[str, str]:
     """The database role and the `request.jwt.claims` JSON PostgREST would set for `claims`
-    (None means anon); ConfigurationError for a role that is not an API role."""
+    (None means anon). A role outside API_ROLES must then pass AUTHENTICATOR_MAY_BECOME_SQL."""
     # Without a user JWT, PostgREST runs the request with the anon key's claims: role anon.
     claims = dict(claims) if claims else {"role": "anon"}
     role = str(claims.get("role") or "anon")
-    if role not in API_ROLES:
-        raise ConfigurationError(
-            f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})"
-        )
     return role, json.dumps(claims, separators=(",", ":"), default=str)
+
+
+def unknown_role_message(role: str) -> str:
+    return (
+        f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})"
+        " nor a role the authenticator may become"
+    )
 
 
 @contextmanager
@@ -104,6 +146,10 @@ def act_as(conn: Connection[Any], claims: Mapping[str, Any] | None) -> Iterator[
     """
     role, payload = request_identity(claims)
     with wrap_errors(), conn.transaction():
+        if role not in API_ROLES:
+            allowed = conn.execute(AUTHENTICATOR_MAY_BECOME_SQL, (role,)).fetchone()
+            if not (allowed and allowed[0]):
+                raise ConfigurationError(unknown_role_message(role))
         previous = conn.execute(CURRENT_IDENTITY_SQL).fetchone()
         assert previous is not None
         conn.execute(SET_IDENTITY_SQL, (role, payload))
@@ -200,6 +246,7 @@ class Database:
             max_size=max_size,
             kwargs={"autocommit": False},
             configure=configure_connection,
+            reset=reset_connection,
             open=False,
             name="renum_db",
         )

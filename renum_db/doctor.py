@@ -183,13 +183,16 @@ def _functions(db: Database) -> Check:
 
 
 def _platform(db: Database) -> Check:
+    """Supabase, or the local shim (whose objects say so in their comments; a hosted-shaped
+    local cluster has a supabase_admin role too, so that role proves nothing)."""
     with db.connection() as conn:
         row = conn.execute(
-            "select exists (select from pg_catalog.pg_roles where rolname = 'supabase_admin')"
+            "select coalesce(pg_catalog.obj_description(to_regnamespace('auth'), 'pg_namespace'),"
+            " '') like '%%renum-db shim%%'"
         ).fetchone()
-    supabase = bool(row and row[0])
-    kind = "Supabase" if supabase else "local Supabase shim (sql/supabase)"
-    return Check("platform", "ok", kind, {"supabase": supabase})
+    shim = bool(row and row[0])
+    kind = "local Supabase shim (sql/supabase)" if shim else "Supabase"
+    return Check("platform", "ok", kind, {"supabase": not shim})
 
 
 def _extensions(db: Database) -> Check:
