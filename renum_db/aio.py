@@ -503,6 +503,7 @@ class AsyncRetrieval:
         self._embedder = embedder
         self._client_id = client_id
         self._cache_client: UUID | None = None
+        self._cache_writes = False
 
     async def embed_query(self, text: str, *, client_id: UUID | None = None) -> Embedding:
         """The query's embedding, through public.embedding_cache (statements of
@@ -518,7 +519,7 @@ class AsyncRetrieval:
                 cur = await self._conn.execute(_RESOLVE_CLIENT, (tenant,))
                 row = await cur.fetchone()
                 assert row is not None
-                self._cache_client = row[0]
+                self._cache_client, self._cache_writes = row[0], bool(row[1])
             cur = await self._conn.execute(
                 _SELECT_CACHED, (self._cache_client, model, [digest]), binary=True
             )
@@ -528,10 +529,11 @@ class AsyncRetrieval:
             return tuple(found[1])
         CachedEmbeddings._count(0, 1)
         (vector,) = await _embed_with(self._embedder, [text])
-        with wrap_errors():
-            await self._conn.execute(
-                _INSERT_CACHED, (self._cache_client, model, [digest], [Vector(vector)])
-            )
+        if self._cache_writes:  # only the backend writes the cache (see CachedEmbeddings)
+            with wrap_errors():
+                await self._conn.execute(
+                    _INSERT_CACHED, (self._cache_client, model, [digest], [Vector(vector)])
+                )
         return tuple(vector)
 
     async def _vector(self, query: VectorLike | str, client_id: UUID | None) -> VectorLike:

@@ -575,8 +575,9 @@ class Ingestor:
     ) -> list[array[float]]:
         """Step c: embed in batches through the tenant's embedding cache, checking the
         provider's answer; float32 like pgvector. Per batch: one short transaction reads the
-        cached vectors, the provider embeds the misses with no transaction open, a second short
-        transaction stores them (so a retried or re-ingested document costs no new calls)."""
+        cached vectors as the caller, the provider embeds the misses with no transaction open, a
+        second short transaction stores them as the backend (the only writer of the cache), so
+        a retried or re-ingested document costs no new calls."""
         model = cache_model_key(self._embedder)
         embeddings: list[array[float]] = []
         for first in range(0, len(chunks), self._batch):
@@ -604,7 +605,10 @@ class Ingestor:
                     if not all(math.isfinite(v) for v in vector):
                         raise InvalidInput("the embedding provider returned a non-finite component")
                     fresh[text] = vector
-                with self._db.as_claims(claims) as conn:
+                # Only the backend writes the cache (migration 0014): these vectors come from
+                # this process's provider, never from the caller, for the tenant resolved
+                # under the caller's claims in step a.
+                with self._db.as_service_role() as conn:
                     store_vectors(
                         conn, client_id=target.client_id, cache_model=model, vectors=fresh
                     )

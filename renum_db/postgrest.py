@@ -8,7 +8,7 @@ and a user's JWT (no database connection):
 The methods, arguments and result types are those of renum_db.search.Retrieval; the parameters
 are built by the same functions (`search_params`, `hybrid_params`, so the embedding parameter is
 adapted in one place) and sent as PostgREST RPC JSON. PostgREST runs the same SQL functions as
-the JWT's role with its claims, so RLS and `private.search_client_id` decide exactly as on a
+the JWT's role with its claims, so RLS and `private.request_client_id` decide exactly as on a
 direct connection. Errors: PostgREST's `{code, message, details, hint}` arrives in supabase-py's
 `APIError`; `code` is the SQLSTATE (mapped by `renum_db.errors.for_sqlstate`) or a PGRSTxxx code
 (JWT problems -> InvalidToken, unknown function -> ConfigurationError).

@@ -6,7 +6,7 @@
             print(hit.similarity, hit.content)
 
 `Retrieval` wraps a connection from `Database.as_user(...)`, `as_service_role()` or `act_as(...)`
-(the block owns the transaction; RLS and `private.search_client_id` choose the tenant). A query
+(the block owns the transaction; RLS and `private.request_client_id` choose the tenant). A query
 embedding may be a `Vector`, a list or tuple of floats, an `array('f')` or a numpy array; with an
 `embedder`, a string is embedded first (through `public.embedding_cache`).
 
