@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -157,12 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["rotate", "check", "generate-key"])
     p.add_argument("--batch-size", type=int, default=500, help="rows per transaction (500)")
     p.set_defaults(func=_cmd_credentials)
+
+    from renum_db.cli_app import add_commands
+
+    add_commands(sub)  # tenant, user, ingest, search, doctor
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    from renum_db.observability import configure_logging
+
+    configure_logging(verbose=args.verbose)  # RENUM_LOG_FORMAT=json: one JSON object per line
     try:
         return int(args.func(args))
     except (RenumDBError, ValueError) as exc:
