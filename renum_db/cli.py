@@ -111,6 +111,63 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+# --- tenant: per-tenant HNSW indexes (issue 12; docs/retrieval.md) ---------------------------
+
+
+def _cmd_tenant(args: argparse.Namespace) -> int:
+    import uuid
+
+    import psycopg
+
+    from renum_db import tenant_indexes
+    from renum_db.errors import wrap_errors
+
+    target = migrations.resolve_target()
+    with wrap_errors(), psycopg.connect(target.url, autocommit=True) as conn:
+        if args.action == "status":
+            rows = tenant_indexes.status(conn)
+            print(f"{'client_id':36}  {'chunks':>9}  {'share':>6}  {'route':12}  state      advice")
+            for r in rows:
+                state = (r.state or "-") + ("" if r.index_valid in (None, True) else " (invalid)")
+                print(
+                    f"{r.client_id!s:36}  {r.chunk_rows:>9}  {r.share:>6.1%}  {r.route:12}  "
+                    f"{state:9}  {r.advice or ''}"
+                )
+            return 0
+        if args.action == "promote" and args.auto:
+            done = tenant_indexes.promote_due(
+                conn, m=args.m, ef_construction=args.ef_construction, on_step=print
+            )
+            print(f"{len(done)} tenant(s) promoted")
+            return 0
+        if args.client_id is None:
+            raise ValueError(f"tenant {args.action} needs a client id (or --auto for promote)")
+        client_id = uuid.UUID(args.client_id)
+        if args.action == "promote":
+            tenant_indexes.promote(
+                conn, client_id, m=args.m, ef_construction=args.ef_construction, on_step=print
+            )
+            return 0
+        if not tenant_indexes.demote(conn, client_id, on_step=print):
+            print(f"client {client_id} had no per-tenant index")
+        return 0
+
+
+def _add_tenant_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "tenant",
+        help="per-tenant HNSW indexes: status, promote CLIENT_ID|--auto, demote CLIENT_ID",
+    )
+    p.add_argument("action", choices=["status", "promote", "demote"])
+    p.add_argument("client_id", nargs="?", help="the client (promote, demote)")
+    p.add_argument("--auto", action="store_true", help="promote every client status advises")
+    p.add_argument("--m", type=int, default=16, help="HNSW m of a new index (16)")
+    p.add_argument(
+        "--ef-construction", type=int, default=128, help="HNSW ef_construction of a new index (128)"
+    )
+    p.set_defaults(func=_cmd_tenant)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -148,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["rotate", "check", "generate-key"])
     p.add_argument("--batch-size", type=int, default=500, help="rows per transaction (500)")
     p.set_defaults(func=_cmd_credentials)
+
+    _add_tenant_parser(sub)
     return parser
 
 
