@@ -192,9 +192,7 @@ def _load_rows(conn: Conn, space: Space, t: BenchTenant, end: int) -> None:
         t.rows += n
 
 
-def _without_shared_indexes(
-    conn: Conn, work: Callable[[], None], report: dict[str, float]
-) -> None:
+def _without_shared_indexes(conn: Conn, work: Callable[[], None], report: dict[str, float]) -> None:
     """The bulk-load procedure: drop the shared indexes, load, rebuild them (timed)."""
     defs = dict(
         conn.execute(
@@ -232,9 +230,9 @@ def _analyze_and_promote(url: str, scale: Scale, tenants: list[BenchTenant]) -> 
     return promoted
 
 
-def load(url: str, space: Space, scale: Scale, plans: list[TenantPlan]) -> tuple[
-    list[BenchTenant], LoadReport
-]:
+def load(
+    url: str, space: Space, scale: Scale, plans: list[TenantPlan]
+) -> tuple[list[BenchTenant], LoadReport]:
     started = time.perf_counter()
     index_seconds: dict[str, float] = {}
     with psycopg.connect(url) as conn:
@@ -259,9 +257,7 @@ def grow(url: str, space: Space, scale: Scale, tenants: list[BenchTenant]) -> Lo
     big = tenants[0]
     target = big.rows + int(scale.table_rows * (scale.growth - 1))
     with psycopg.connect(url) as conn:
-        _without_shared_indexes(
-            conn, lambda: _load_rows(conn, space, big, target), index_seconds
-        )
+        _without_shared_indexes(conn, lambda: _load_rows(conn, space, big, target), index_seconds)
     load_seconds = time.perf_counter() - started - sum(index_seconds.values())
     promoted = _analyze_and_promote(url, scale, tenants)
     return LoadReport(sum(t.rows for t in tenants), load_seconds, index_seconds, promoted)
