@@ -15,8 +15,9 @@
    ANALYZE a bounded count decides between 'exact' and 'shared_index' (the plan of 0007).
    A filter (documents in scope, metadata) is counted, bounded, because statistics cannot say
    how many rows it keeps: a small filtered set is ranked exactly.
-   language sql, one statement: CASE evaluates only the branches it reaches, so the counts run
-   only when needed. security invoker: the counts run under the caller's RLS. */
+   language sql, one statement: CASE evaluates only the branches it reaches, so the counts and
+   the statistics lookup (about 0.35 ms and ten catalog locks) run only when needed; a promoted
+   tenant's search reads neither. security invoker: the counts run under the caller's RLS. */
 create or replace function private.chunk_search_route(
   client_id uuid,
   document_ids uuid[] default null,
@@ -52,22 +53,26 @@ as $$
                   where t.client_id = chunk_search_route.client_id
                     and t.state = 'ready')
       then 'tenant_index'
-    when e.tenant_rows is null
-      then case
-             when (select pg_catalog.count(*)
-                     from (select
-                             from public.document_chunks as c
-                            where c.client_id = chunk_search_route.client_id
-                            limit s.exact_max + 1) as bounded) > s.exact_max
-               then 'shared_index'
-             else 'exact'
-           end
-    when e.tenant_rows <= s.exact_max then 'exact'
-    when e.share >= s.min_share then 'shared_index'
-    else 'exact'
+    else (
+      select case
+               when e.tenant_rows is null
+                 then case
+                        when (select pg_catalog.count(*)
+                                from (select
+                                        from public.document_chunks as c
+                                       where c.client_id = chunk_search_route.client_id
+                                       limit s.exact_max + 1) as bounded) > s.exact_max
+                          then 'shared_index'
+                        else 'exact'
+                      end
+               when e.tenant_rows <= s.exact_max then 'exact'
+               when e.share >= s.min_share then 'shared_index'
+               else 'exact'
+             end
+        from (select) as one
+        left join private.chunk_tenant_estimate(chunk_search_route.client_id) as e on true)
   end
     from settings as s
-    left join private.chunk_tenant_estimate(chunk_search_route.client_id) as e on true
 $$;
 
 comment on function private.chunk_search_route(uuid, uuid[], jsonb) is
