@@ -23,6 +23,7 @@ class Scale:
     concurrency: tuple[int, ...]  # client counts of the concurrency sweep
     concurrency_seconds: float  # per client count
     ef_construction: int  # HNSW ef_construction of the per-tenant indexes
+    ingest_rows: int = 1_000  # rows written by the Ingestor and by raw COPY (bench.ingest)
     exact_max_rows: int | None = None  # renum.search_exact_max_rows for the run (None: default)
 
 
@@ -39,6 +40,7 @@ SCALES: Final = {
         concurrency=(1, 2, 4, 8, 16, 32),
         concurrency_seconds=10.0,
         ef_construction=128,
+        ingest_rows=3_000,
     ),
     "small": Scale(
         name="small",
@@ -65,6 +67,7 @@ SCALES: Final = {
         concurrency=(1, 2),
         concurrency_seconds=0.3,
         ef_construction=32,
+        ingest_rows=100,
         exact_max_rows=50,
     ),
 }

@@ -30,12 +30,15 @@ from bench.data import (
 from renum_db import migrations, tenant_indexes
 
 __all__ = [
+    "COPY_HEADER",
+    "VECTOR_HEAD",
     "BenchTenant",
     "LoadReport",
     "create_database",
     "drop_database",
     "grow",
     "load",
+    "seed_tenant",
     "url_for",
 ]
 
@@ -43,8 +46,8 @@ Conn = psycopg.Connection[Any]
 BATCH: Final = 5_000
 ROWS_PER_DOCUMENT: Final = 500
 SHARED_INDEXES: Final = ("document_chunks_embedding_hnsw_idx", "document_chunks_fts_idx")
-_COPY_HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-_VECTOR_HEAD: Final = struct.pack(">hh", DIMS, 0)
+COPY_HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+VECTOR_HEAD: Final = struct.pack(">hh", DIMS, 0)
 
 
 @dataclass(slots=True)
@@ -103,7 +106,7 @@ def _one(conn: Conn, query: str, params: tuple[Any, ...]) -> uuid.UUID:
     return uuid.UUID(str(row[0]))
 
 
-def _seed(conn: Conn, plan: TenantPlan) -> BenchTenant:
+def seed_tenant(conn: Conn, plan: TenantPlan) -> BenchTenant:
     client = _one(
         conn, "insert into public.clients (name) values (%s) returning id", (f"t{plan.number}",)
     )
@@ -155,7 +158,7 @@ def _copy_rows(t: BenchTenant, start: int, vectors: F32) -> Iterator[bytes]:
         doc = t.documents[(chunk_collection(row), row // ROWS_PER_DOCUMENT)].bytes
         text = chunk_text(t.plan, row).encode()
         meta = b"\x01" + chunk_metadata(row).encode()
-        vec = _VECTOR_HEAD + big_endian[i].tobytes()
+        vec = VECTOR_HEAD + big_endian[i].tobytes()
         yield b"".join(
             (
                 struct.pack(">h", 6),
@@ -184,7 +187,7 @@ def _load_rows(conn: Conn, space: Space, t: BenchTenant, end: int) -> None:
             "copy public.document_chunks (client_id, document_id, chunk_index, content, "
             "metadata, embedding) from stdin (format binary)"
         ) as copy:
-            copy.write(_COPY_HEADER)
+            copy.write(COPY_HEADER)
             for chunk in _copy_rows(t, t.rows, vectors):
                 copy.write(chunk)
             copy.write(struct.pack(">h", -1))
@@ -236,7 +239,7 @@ def load(
     started = time.perf_counter()
     index_seconds: dict[str, float] = {}
     with psycopg.connect(url) as conn:
-        tenants = [_seed(conn, p) for p in plans]
+        tenants = [seed_tenant(conn, p) for p in plans]
         conn.commit()
 
         def work() -> None:

@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bench.ingest import IngestResult
 from bench.load import LoadReport
 from bench.measure import ClassResult, ConcurrencyResult, LockResult
 
@@ -33,6 +34,7 @@ class Run:
     tables: list[TableRun]
     locks: LockResult | None = None
     concurrency: list[ConcurrencyResult] = field(default_factory=list)
+    ingest: IngestResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +130,15 @@ def verdicts(run: Run) -> list[Verdict]:
                 f"{run.locks.fast_path} on the fast path",
             )
         )
+    ing = run.ingest
     out.append(
         Verdict(
             "Ingestor >= 0.9x raw binary COPY into the indexed table",
-            "NOT MEASURED",
-            "ingestion is not part of this benchmark yet (issue 12 item 4)",
+            "NOT MEASURED" if ing is None else _ok(ing.ratio >= 0.9),
+            "-"
+            if ing is None
+            else f"{ing.rows:,} rows: Ingestor {ing.ingestor_rows_per_s:,.0f} rows/s, COPY "
+            f"{ing.copy_rows_per_s:,.0f} rows/s = {ing.ratio:.2f}x",
         )
     )
     return out

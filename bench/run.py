@@ -10,7 +10,8 @@ server given by --admin-url, in a database created for the run:
    procedure), ANALYZE, automatic promotion of the tenants the status advises;
 3. measure (bench.measure): every class with the methods interleaved query by query; then the
    growth probe (the table grown to twice its size, re-analyzed, re-promoted, measured again);
-   the locks of one call and the concurrency sweep on the grown table;
+   the locks of one call, the concurrency sweep and the ingestion comparison (bench.ingest) on
+   the grown table;
 4. report (bench.report): every target PASS/MISS with its numbers.
 """
 
@@ -31,6 +32,7 @@ import psycopg
 
 from bench.config import SCALES, Scale
 from bench.data import Space, plan_tenants
+from bench.ingest import measure_ingest
 from bench.load import create_database, drop_database, grow, load
 from bench.measure import measure_classes, measure_concurrency, measure_locks
 from bench.report import Run, TableRun, render
@@ -76,6 +78,8 @@ def run(admin_url: str, scale: Scale, *, db_name: str = DB_NAME, keep: bool = Fa
         result.locks = measure_locks(url, space, tenants[-1])
         log("concurrency sweep " + ", ".join(map(str, scale.concurrency)))
         result.concurrency = measure_concurrency(url, space, scale, tenants)
+        log(f"ingestion: Ingestor and raw COPY, {scale.ingest_rows:,} rows each")
+        result.ingest = measure_ingest(url, space, scale.ingest_rows)
         header["duration"] = f"{(dt.datetime.now(dt.UTC) - started).total_seconds():.0f} s"
         return result
     finally:
