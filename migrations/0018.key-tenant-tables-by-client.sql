@@ -271,14 +271,20 @@ grant select on table private.tenant_chunk_indexes to authenticated, service_rol
    (the most-common-values list would show other tenants' ids), so API users cannot read them
    themselves. This function returns one number pair, only for the caller's own client when the
    caller is an API user (anon, authenticated: private.current_client_id), for any named client
-   otherwise (service_role, the backend). Owned by the migrating role, which bypasses RLS. */
+   otherwise (service_role, the backend). Owned by the migrating role, which bypasses RLS.
+   language plpgsql, not sql: PL/pgSQL keeps the plan of its statement for the session, while a
+   SQL function re-plans its body on every call before PostgreSQL 18, and planning the pg_stats
+   view costs milliseconds (measured 3.9 ms per call on PG 16, against 0.2 ms for the exact scan
+   of a 100-row tenant). */
 create or replace function private.chunk_tenant_estimate(client_id uuid)
 returns table (tenant_rows double precision, share double precision)
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+begin
+  return query
   with st as (
     select s.null_frac::double precision as null_frac,
            s.n_distinct::double precision as n_distinct,
@@ -309,7 +315,8 @@ as $$
   select greatest(est.share, 0) * est.reltuples, greatest(est.share, 0)
     from est
    where pg_catalog.current_setting('role', true) not in ('anon', 'authenticated')
-      or chunk_tenant_estimate.client_id = private.current_client_id('viewer')
+      or chunk_tenant_estimate.client_id = private.current_client_id('viewer');
+end;
 $$;
 
 comment on function private.chunk_tenant_estimate(uuid) is
