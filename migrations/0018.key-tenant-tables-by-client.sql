@@ -233,8 +233,7 @@ begin;
    client's row (the search route does); nobody else's. */
 create table if not exists private.tenant_chunk_indexes (
   client_id uuid primary key references public.clients (id) on delete cascade,
-  index_name text not null
-    constraint tenant_chunk_indexes_index_name_key unique,
+  index_name text not null,
   state text not null default 'building'
     constraint tenant_chunk_indexes_state_chk check (state in ('building', 'ready', 'retiring')),
   m integer not null default 16
@@ -243,8 +242,10 @@ create table if not exists private.tenant_chunk_indexes (
     constraint tenant_chunk_indexes_ef_construction_chk check (ef_construction between 4 and 1000),
   requested_at timestamptz not null default pg_catalog.now(),
   ready_at timestamptz,
+  -- The name follows from the client id, so it is unique without a unique index (every index
+  -- of a table is one more lock for each search that plans a query on it).
   constraint tenant_chunk_indexes_index_name_chk
-    check (index_name ~ '^document_chunks_hnsw_[0-9a-f]{32}$')
+    check (index_name = 'document_chunks_hnsw_' || pg_catalog.replace(client_id::text, '-', ''))
 );
 
 comment on table private.tenant_chunk_indexes is
