@@ -194,6 +194,39 @@ revoke all on function public.search_embeddings(extensions.vector, integer, uuid
 grant execute on function public.search_embeddings(extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, uuid) to authenticated, service_role;
 -- <<< sql/functions/public.search_embeddings.sql
 
+-- >>> sql/functions/private.current_client_id.sql
+/* why: every tenant policy needs "the caller's client, if the caller may do this". One helper
+   answers both questions so each policy is a single indexable equality:
+       client_id = (select private.current_client_id('member'))
+   It returns null (so the policy matches nothing) when the caller has no JWT, no profile row, no
+   client, a client that is not active, or a role below `min_role` (viewer < member < admin).
+   security definer: it must read public.users and public.clients, whose own RLS would otherwise
+   recurse; it reads only the caller's own row (auth.uid()), so it discloses nothing. It lives in
+   the unexposed schema `private`, pins search_path = '' and is executable only by the API roles
+   that evaluate policies and column defaults. Stable, so `(select ...)` runs it once per statement. */
+create or replace function private.current_client_id(min_role text default 'viewer')
+returns uuid
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select u.client_id
+  from public.users as u
+  join public.clients as c on c.id = u.client_id
+  where u.id = auth.uid()
+    and c.status = 'active'
+    and array_position(array['viewer', 'member', 'admin'], u.role)
+        >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role)
+$$;
+
+comment on function private.current_client_id(text) is
+  'The calling user''s client id if the client is active and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
+
+revoke all on function private.current_client_id(text) from public;
+grant execute on function private.current_client_id(text) to authenticated, service_role;
+-- <<< sql/functions/private.current_client_id.sql
+
 drop function if exists private.nearest_chunks(text, uuid, extensions.vector, integer, uuid[], jsonb);
 drop function if exists private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb);
 drop function if exists private.chunk_search_route(uuid, uuid[], jsonb);

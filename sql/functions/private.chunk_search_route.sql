@@ -15,20 +15,23 @@
    ANALYZE a bounded count decides between 'exact' and 'shared_index' (the plan of 0007).
    A filter (documents in scope, metadata) is counted, bounded, because statistics cannot say
    how many rows it keeps: a small filtered set is ranked exactly.
-   language sql, one statement: CASE evaluates only the branches it reaches, so the counts and
-   the statistics lookup (about 0.35 ms and ten catalog locks) run only when needed; a promoted
-   tenant's search reads neither. security invoker: the counts run under the caller's RLS. */
+   One statement: CASE evaluates only the branches it reaches, so the counts and the statistics
+   lookup (about 0.15 ms and ten catalog locks) run only when needed; a promoted tenant's search
+   reads neither. language plpgsql, for its plan kept per session (a SQL function re-plans its
+   body on every call before PostgreSQL 18). security invoker: the counts run under the caller's RLS. */
 create or replace function private.chunk_search_route(
   client_id uuid,
   document_ids uuid[] default null,
   metadata_filter jsonb default null
 )
 returns text
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = ''
 as $$
+begin
+  return (
   with settings as (
     select coalesce(nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')
                       ::integer, 1000) as exact_max,
@@ -72,7 +75,8 @@ as $$
         from (select) as one
         left join private.chunk_tenant_estimate(chunk_search_route.client_id) as e on true)
   end
-    from settings as s
+    from settings as s);
+end;
 $$;
 
 comment on function private.chunk_search_route(uuid, uuid[], jsonb) is

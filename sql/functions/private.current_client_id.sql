@@ -6,21 +6,28 @@
    security definer: it must read public.users and public.clients, whose own RLS would otherwise
    recurse; it reads only the caller's own row (auth.uid()), so it discloses nothing. It lives in
    the unexposed schema `private`, pins search_path = '' and is executable only by the API roles
-   that evaluate policies and column defaults. Stable, so `(select ...)` runs it once per statement. */
+   that evaluate policies and column defaults. Stable, so `(select ...)` runs it once per statement.
+   language plpgsql although it is one statement (0018, issue 12): a security definer SQL function
+   is never inlined, and before PostgreSQL 18 it re-plans its query on every call, once per policy
+   of every statement; PL/pgSQL keeps the plan for the session. Measured on a search as a tenant's
+   viewer: 2.28 ms -> 1.13 ms per call (PG 16, bench smoke data). */
 create or replace function private.current_client_id(min_role text default 'viewer')
 returns uuid
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select u.client_id
-  from public.users as u
-  join public.clients as c on c.id = u.client_id
-  where u.id = auth.uid()
-    and c.status = 'active'
-    and array_position(array['viewer', 'member', 'admin'], u.role)
-        >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role)
+begin
+  return (
+    select u.client_id
+    from public.users as u
+    join public.clients as c on c.id = u.client_id
+    where u.id = auth.uid()
+      and c.status = 'active'
+      and array_position(array['viewer', 'member', 'admin'], u.role)
+          >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role));
+end;
 $$;
 
 comment on function private.current_client_id(text) is
