@@ -7,6 +7,10 @@
   already has. It is applied before migrations when the target is not a Supabase project
   (`RENUM_SUPABASE_SHIM=auto`, detected by the absence of the `supabase_admin` role), always, or
   never. It is never part of the migration chain.
+* Who applies what: on the embedded cluster (hosted-shaped, see renum_db.embedded) the shim is
+  applied as its superuser `supabase_admin` (`auto` = apply: the embedded cluster is never a
+  Supabase project) and the migrations run as the non-superuser `postgres`, exactly as a deploy
+  to hosted Supabase runs them. On an external DATABASE_URL both use that URL's role.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def project_root() -> Path:
 class Target:
     url: str
     embedded: bool
+    shim_url: str | None = None  # the role that applies the shim, when not the migrating one
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,8 @@ def resolve_target(settings: Settings | None = None) -> Target:
         return Target(settings.database_url, embedded=False)
     from renum_db.embedded import server_for
 
-    return Target(server_for(settings.data_dir, settings.pg_version).url(), embedded=True)
+    server = server_for(settings.data_dir, settings.pg_version)
+    return Target(server.url(), embedded=True, shim_url=server.admin_url())
 
 
 def _yoyo_url(url: str) -> str:
@@ -89,20 +95,32 @@ def shim_needed(conn: psycopg.Connection[Any], mode: ShimMode) -> bool:
     return not (found and found[0])
 
 
-def apply_shim(conn: psycopg.Connection[Any], root: Path | None = None) -> list[str]:
-    """Apply sql/supabase/*.sql in order, each file in its own transaction. Idempotent."""
+def apply_shim(
+    conn: psycopg.Connection[Any], root: Path | None = None, *, only: tuple[str, ...] = ()
+) -> list[str]:
+    """Apply sql/supabase/*.sql (or the files named in `only`) in order, each file in its own
+    transaction. Idempotent."""
     root = root or project_root()
     applied = []
     for path in sorted((root / "sql" / "supabase").glob("*.sql")):
+        if only and path.name not in only:
+            continue
         with conn.transaction():
             conn.execute(path.read_text(encoding="utf-8"))
         applied.append(path.name)
     return applied
 
 
-def _prepare(url: str, shim: ShimMode, root: Path) -> None:
+def _prepare(url: str, shim: ShimMode, root: Path, shim_url: str | None = None) -> None:
+    from renum_db.embedded import admin_url_for
+
+    shim_url = shim_url or admin_url_for(url)
+    if shim_url and shim != "never":
+        # The embedded cluster: its superuser applies the shim, the caller's role migrates.
+        with wrap_errors(), psycopg.connect(shim_url, autocommit=True) as admin:
+            log.info("applying the local Supabase shim: %s", ", ".join(apply_shim(admin, root)))
     with wrap_errors(), psycopg.connect(url, autocommit=True) as conn:
-        if shim_needed(conn, shim):
+        if not shim_url and shim_needed(conn, shim):
             log.info("applying the local Supabase shim: %s", ", ".join(apply_shim(conn, root)))
         conn.execute(f"create schema if not exists {MIGRATIONS_SCHEMA}")
         conn.execute(f"revoke all on schema {MIGRATIONS_SCHEMA} from public")
@@ -122,11 +140,18 @@ def _yoyo(url: str, root: Path) -> Iterator[tuple[Any, Any]]:
 
 
 def apply(
-    url: str, *, shim: ShimMode = "auto", root: Path | None = None, target: str | None = None
+    url: str,
+    *,
+    shim: ShimMode = "auto",
+    root: Path | None = None,
+    target: str | None = None,
+    shim_url: str | None = None,
 ) -> list[str]:
-    """Apply pending migrations (up to and including `target`, if given); return their ids."""
+    """Apply pending migrations (up to and including `target`, if given); return their ids.
+    `shim_url`: who applies the shim (default: the embedded superuser for an embedded `url`,
+    else `url` itself)."""
     root = root or project_root()
-    _prepare(url, shim, root)
+    _prepare(url, shim, root, shim_url)
     with _yoyo(url, root) as (backend, chain), wrap_errors(), backend.lock():
         if target is not None and target not in {m.id for m in chain}:
             raise ConfigurationError(f"unknown migration {target!r}")

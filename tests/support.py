@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from pytest_postgresql.janitor import DatabaseJanitor
 
 from renum_db.db import act_as, user_claims
+from renum_db.embedded import admin_url_for
 from renum_db.errors import RenumDBError
 
 
@@ -23,27 +25,41 @@ def url_for(base_url: str, dbname: str) -> str:
     return f"{prefix}/{dbname}{sep}{query}"
 
 
+def superuser_url_for(url: str) -> str:
+    """The same database as the embedded cluster's superuser supabase_admin (the shim's role)."""
+    admin = admin_url_for(url)
+    assert admin is not None, f"not an embedded hosted-shaped cluster: {url}"
+    return admin
+
+
+def janitor(
+    admin_url: str, name: str, *, template: str | None = None, as_template: bool = False
+) -> DatabaseJanitor:
+    """pytest-postgresql's DatabaseJanitor for database `name` on the server of `admin_url`,
+    acting as that URL's role (the hosted-shaped, non-superuser postgres: CREATEDB suffices)."""
+    info = conninfo_to_dict(admin_url)
+    return DatabaseJanitor(
+        user=str(info.get("user") or "postgres"),
+        host=str(info.get("host") or ""),
+        port=int(info.get("port") or 5432),
+        password=None if info.get("password") in (None, "") else str(info["password"]),
+        dbname=name,
+        template_dbname=template,
+        maintenance_dbname=str(info.get("dbname") or "postgres"),
+        as_template=as_template,
+    )
+
+
 def create_database(admin_url: str, name: str, *, template: str | None = None) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-        if template:
-            conn.execute(
-                sql.SQL("create database {} template {}").format(
-                    sql.Identifier(name), sql.Identifier(template)
-                )
-            )
-        else:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    """Create `name` (a copy of `template`, if given), dropping a leftover of that name first."""
+    jan = janitor(admin_url, name, template=template)
+    jan.drop()
+    jan.init()
     return url_for(admin_url, name)
 
 
 def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+    janitor(admin_url, name).drop()
 
 
 ACTORS = ("anon", "other", "viewer", "member", "admin", "service")
@@ -224,7 +240,8 @@ def _seed_tenant(conn: psycopg.Connection[Any], label: str) -> Tenant:
 
 
 def seed_world(url: str) -> World:
-    """Seed as the superuser (RLS does not apply) and commit."""
+    """Seed as postgres (BYPASSRLS: RLS does not apply, as for hosted Supabase's postgres) and
+    commit."""
     with psycopg.connect(url) as conn:
         a = _seed_tenant(conn, "A")
         b = _seed_tenant(conn, "B")
@@ -257,6 +274,13 @@ def classify(exc: RenumDBError) -> Denied | str:
         if "permission denied" in text:
             return PRIVILEGE
     return f"{exc.sqlstate}: {exc}"
+
+
+def allow_storage_delete(conn: psycopg.Connection[Any]) -> None:
+    """What Supabase Storage does right before it deletes rows of storage.buckets/objects: set
+    storage.allow_delete_query for the current transaction, which lifts the statement triggers
+    protect_buckets_delete / protect_objects_delete (anything else gets 42501)."""
+    conn.execute("select pg_catalog.set_config('storage.allow_delete_query', 'true', true)")
 
 
 @contextmanager

@@ -530,9 +530,9 @@ def test_eight_concurrent_writers_lose_no_increment_and_never_deadlock(
     def writer(seed: int) -> None:
         rng = random.Random(seed)
         try:
+            # deadlock_timeout stays at its default: setting it needs a superuser (the suite runs
+            # as hosted Supabase's postgres), and a deadlock still fails the test after 1 s.
             with psycopg.connect(db_url) as conn:
-                conn.execute("set deadlock_timeout = '100ms'")
-                conn.commit()
                 barrier.wait()
                 for _ in range(rounds):
                     ids = chunks[:]
