@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import quote
 
 import psycopg
 
@@ -75,19 +76,16 @@ def url_for(base_url: str, dbname: str) -> str:
 
 
 def create_database(admin_url: str, name: str, scale: Scale) -> str:
-    """A fresh database, migrated with the shim, with the scale's route settings."""
+    """A fresh database, migrated with the shim; the URL carries the scale's route settings as
+    connection options (a non-superuser may not `alter database ... set` a custom parameter)."""
     drop_database(admin_url, name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(name)))
     url = url_for(admin_url, name)
     migrations.apply(url, shim="always")
     if scale.exact_max_rows is not None:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                psycopg.sql.SQL("alter database {} set renum.search_exact_max_rows = {}").format(
-                    psycopg.sql.Identifier(name), psycopg.sql.Literal(str(scale.exact_max_rows))
-                )
-            )
+        options = quote(f"-c renum.search_exact_max_rows={scale.exact_max_rows}")
+        url += ("&" if "?" in url else "?") + f"options={options}"
     return url
 
 
