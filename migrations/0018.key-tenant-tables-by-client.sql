@@ -263,6 +263,10 @@ create policy tenant_chunk_indexes_select on private.tenant_chunk_indexes
 revoke all on table private.tenant_chunk_indexes from public, anon, authenticated, service_role;
 grant select on table private.tenant_chunk_indexes to authenticated, service_role;
 
+-- pgvector's parameters (hnsw.*) appear in SET clauses below: a non-superuser may name them only
+-- once the library is loaded in the session (see 0007).
+do $$ begin perform extensions.vector_dims('[1]'::extensions.vector); end $$; -- loads vector
+
 -- >>> sql/functions/private.current_client_id.sql
 /* why: every tenant policy needs "the caller's client, if the caller may do this". One helper
    answers both questions so each policy is a single indexable equality:

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from renum_db import tenant_indexes
+from renum_db.cli import main
 from renum_db.errors import InvalidInput, NotFound, PermissionDenied
 from renum_db.vector import register_vector
 from tests.support import World, acting
@@ -350,3 +351,36 @@ def test_searches_run_and_stay_exact_while_a_promotion_waits_for_them(
     assert routed == "exact"
     assert [[r[0] for r in rows] for rows in [first, *during, after]] == [expected] * 5
     assert used
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_the_cli_promotes_reports_and_demotes_a_tenant(
+    admin: Conn,
+    db_url: str,
+    data: Data,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    client = str(data.b.tenant)
+    assert main(["tenant", "promote", client, "--ef-construction", "32"]) == 0
+    assert main(["tenant", "status"]) == 0
+    promoted = capsys.readouterr().out
+    assert main(["tenant", "demote", client]) == 0
+    assert main(["tenant", "status"]) == 0
+    demoted = capsys.readouterr().out
+    row = next(line for line in promoted.splitlines() if line.startswith(client))
+    assert "tenant_index" in row
+    assert "ready" in row
+    assert f"dropping {tenant_indexes.index_name_for(data.b.tenant)}" in demoted
+    assert client not in demoted.split("concurrently", 1)[1]
+
+
+def test_the_cli_needs_a_client_to_demote(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["tenant", "demote"]) == 2
+    assert "needs a client id" in capsys.readouterr().err
