@@ -177,6 +177,66 @@ def _add_tenant_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.set_defaults(func=_cmd_tenant)
 
 
+# --- bulk-load: the bulk-load procedure as one command (issue 12; docs/operations.md) ----------
+
+
+def _progress_bar(done: int, total: int, chunks: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} documents, {chunks} chunks"
+    )
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _cmd_bulk_load(args: argparse.Namespace) -> int:
+    import uuid
+
+    from renum_db.bulk_load import bulk_load
+    from renum_db.embeddings import embedding_provider_from_env
+    from renum_db.ingest import DocumentInput
+
+    collection = uuid.UUID(args.collection_id)
+    documents = [
+        DocumentInput(collection_id=collection, name=path.name, text=path.read_text("utf-8"))
+        for path in args.files
+    ]
+    report = bulk_load(
+        migrations.resolve_target().url,
+        documents,
+        client_id=uuid.UUID(args.client_id),
+        embedder=embedding_provider_from_env(),
+        chunk_size=args.chunk_size,
+        overlap=args.overlap,
+        drop_indexes=not args.keep_indexes,
+        progress=_progress_bar,
+    )
+    print(
+        f"{report.documents} document(s), {report.chunks} chunk(s) in {report.seconds:.1f} s; "
+        f"indexes rebuilt: {', '.join(report.rebuilt) or 'none'}; "
+        f"tenants promoted: {len(report.promoted)}"
+    )
+    return 0
+
+
+def _add_bulk_load_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser(
+        "bulk-load",
+        help="load text files as documents of one tenant, shared indexes dropped and rebuilt",
+    )
+    p.add_argument("--client-id", required=True, help="the tenant")
+    p.add_argument("--collection-id", required=True, help="the collection of every document")
+    p.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (1000)")
+    p.add_argument("--overlap", type=int, default=200, help="characters of overlap (200)")
+    p.add_argument("--keep-indexes", action="store_true", help="load into the live, indexed table")
+    p.add_argument("files", nargs="+", type=Path, help="UTF-8 text files, one document each")
+    p.set_defaults(func=_cmd_bulk_load)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -216,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_credentials)
 
     _add_tenant_parser(sub)
+    _add_bulk_load_parser(sub)
     return parser
 
 
