@@ -1,4 +1,4 @@
--- depends: 0012.create-storage-policies
+-- depends: 0014.fail-closed-security
 -- transactional: false
 --
 -- 0018 key-tenant-tables-by-client
@@ -273,14 +273,19 @@ do $$ begin perform extensions.vector_dims('[1]'::extensions.vector); end $$; --
        client_id = (select private.current_client_id('member'))
    It returns null (so the policy matches nothing) when the caller has no JWT, no profile row, no
    client, a client that is not active, or a role below `min_role` (viewer < member < admin).
-   security definer: it must read public.users and public.clients, whose own RLS would otherwise
-   recurse; it reads only the caller's own row (auth.uid()), so it discloses nothing. It lives in
-   the unexposed schema `private`, pins search_path = '' and is executable only by the API roles
-   that evaluate policies and column defaults. Stable, so `(select ...)` runs it once per statement.
+   Revocation is decided here too, at once and whatever the JWT still says: an auth user who is
+   banned (auth.users.banned_until in the future) or soft-deleted (auth.users.deleted_at set), or
+   whose profile is suspended (public.users.status), gets null as well.
+   Cost: one statement of three primary-key probes (users, clients, auth.users by the same id),
+   run once per statement because policies wrap it as `(select ...)` (an initplan).
+   security definer: it must read public.users, public.clients and auth.users, whose own RLS or
+   privileges would otherwise stop it; it reads only the caller's own rows (auth.uid()), so it
+   discloses nothing. It lives in the unexposed schema `private`, pins search_path = '' and is
+   executable only by the API roles that evaluate policies and column defaults. Stable.
    language plpgsql although it is one statement (0018, issue 12): a security definer SQL function
    is never inlined, and before PostgreSQL 18 it re-plans its query on every call, once per policy
    of every statement; PL/pgSQL keeps the plan for the session. Measured on a search as a tenant's
-   viewer: 2.28 ms -> 1.13 ms per call (PG 16, bench smoke data). */
+   viewer: 2.28 ms -> 1.13 ms per call (PG 16, bench smoke data, before the revocation checks). */
 create or replace function private.current_client_id(min_role text default 'viewer')
 returns uuid
 language plpgsql
@@ -293,15 +298,19 @@ begin
     select u.client_id
     from public.users as u
     join public.clients as c on c.id = u.client_id
+    join auth.users as a on a.id = u.id
     where u.id = auth.uid()
+      and u.status = 'active'
       and c.status = 'active'
+      and a.deleted_at is null
+      and (a.banned_until is null or a.banned_until <= pg_catalog.now())
       and array_position(array['viewer', 'member', 'admin'], u.role)
           >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role));
 end;
 $$;
 
 comment on function private.current_client_id(text) is
-  'The calling user''s client id if the client is active and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
+  'The calling user''s client id if the client is active, the user is neither banned, soft-deleted nor suspended, and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
 
 revoke all on function private.current_client_id(text) from public;
 grant execute on function private.current_client_id(text) to authenticated, service_role;
@@ -317,8 +326,8 @@ grant execute on function private.current_client_id(text) to authenticated, serv
    security definer: pg_stats hides the statistics of a table whose RLS applies to the reader
    (the most-common-values list would show other tenants' ids), so API users cannot read them
    themselves. This function returns one number pair, only for the caller's own client when the
-   caller is an API user (anon, authenticated: private.current_client_id), for any named client
-   otherwise (service_role, the backend). Owned by the migrating role, which bypasses RLS.
+   caller is a user (private.current_client_id), for any named client when the request is the
+   backend (private.request_is_backend: a role that bypasses RLS anyway). Owned by the migrating role, which bypasses RLS.
    language plpgsql, not sql: PL/pgSQL keeps the plan of its statement for the session, while a
    SQL function re-plans its body on every call before PostgreSQL 18, and planning the pg_stats
    view costs milliseconds (measured 3.9 ms per call on PG 16, against 0.2 ms for the exact scan
@@ -361,8 +370,8 @@ begin
   )
   select greatest(est.share, 0) * est.reltuples, greatest(est.share, 0)
     from est
-   where pg_catalog.current_setting('role', true) not in ('anon', 'authenticated')
-      or chunk_tenant_estimate.client_id = private.current_client_id('viewer');
+   where (select private.request_is_backend())
+      or chunk_tenant_estimate.client_id = (select private.current_client_id('viewer'));
 end;
 $$;
 
@@ -632,7 +641,7 @@ revoke all on function private.tenant_chunk_index_status() from public;
    The common recipe (order by embedding <=> query limit k over an HNSW index, RLS filtering the
    rows) fails small tenants: pgvector filters after the index scan, so a tenant holding 0.2% of
    the rows gets almost nothing back. This function decides the plan per call:
-   - it resolves the one tenant to search (private.search_client_id) and puts an explicit
+   - it resolves the one tenant to search (private.request_client_id) and puts an explicit
      `client_id = <tenant>` predicate beside RLS, so the planner sees the tenant;
    - private.chunk_search_route chooses the plan from the tenant's size and share of the table
      (planner statistics) and its per-tenant index (registry private.tenant_chunk_indexes):
@@ -643,7 +652,10 @@ revoke all on function private.tenant_chunk_index_status() from public;
      candidates (at least 40) and keeps the match_count nearest by exact distance; if that
      yields fewer than match_count rows (a very selective filter), the exact scan runs instead.
      See docs/retrieval.md.
-   Validation fails fast with 22004 (null) or 22023 (wrong dimension, zero vector, match_count
+   A chunk whose stored embedding has no usable norm (NaN distance, sorted last) is never
+   returned, so similarity is never NaN.
+   Validation fails fast with 22004 (null) or 22023 (wrong dimension, a norm that is zero or not
+   finite in pgvector's single precision, match_count
    outside 1..200, metadata_filter not an object, min_similarity outside [-1, 1]); pgvector itself
    rejects NaN and infinite components. (Multi-array unnest(a, b) is FROM-clause syntax that
    cannot be schema-qualified; pg_catalog is always searched first, so it is still safe.) When usage_agent_id is given, the returned chunks are
@@ -697,8 +709,13 @@ begin
       message = pg_catalog.format('query_embedding has %s dimensions; chunks are embedded with 1536',
                                   extensions.vector_dims(query_embedding));
   end if;
-  if extensions.vector_norm(query_embedding) = 0 then
-    raise exception using errcode = '22023', message = 'query_embedding must not be the zero vector';
+  -- pgvector computes cosine distance in single precision: a norm that is zero or infinite
+  -- there (1536 x 1e-45 squares to 0; 1e20 squares to infinity) makes every distance NaN, even
+  -- when the double-precision vector_norm is positive and finite. Ask pgvector itself.
+  if extensions.cosine_distance(query_embedding, query_embedding) = 'NaN'::float8 then
+    raise exception using
+      errcode = '22023',
+      message = 'query_embedding must have a non-zero, finite norm in single precision';
   end if;
   if match_count is null or match_count < 1 or match_count > 200 then
     raise exception using
@@ -715,7 +732,7 @@ begin
       message = pg_catalog.format('min_similarity must be between -1 and 1, got %s', min_similarity);
   end if;
 
-  tenant := private.search_client_id(search_embeddings.client_id);
+  tenant := private.request_client_id(search_embeddings.client_id);
   if collection_ids is not null or knowledge_base_ids is not null then
     doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
   end if;
@@ -758,7 +775,8 @@ begin
           join public.documents as d on d.client_id = n.client_id and d.id = n.document_id
           join public.knowledge_collections as k
             on k.client_id = d.client_id and k.id = d.collection_id
-         where min_similarity is null or 1 - n.distance >= min_similarity
+         where n.distance <> 'NaN'::float8
+           and (min_similarity is null or 1 - n.distance >= min_similarity)
          order by n.distance, n.id;
       return;
     end if;
@@ -775,11 +793,12 @@ begin
              limit match_count) as n;
   end if;
 
-  if min_similarity is not null and ids is not null then
+  if ids is not null then
     select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
       into ids, distances
       from unnest(ids, distances) with ordinality as r (id, distance, ord)
-     where 1 - r.distance >= min_similarity;
+     where r.distance <> 'NaN'::float8
+       and (min_similarity is null or 1 - r.distance >= min_similarity);
   end if;
 
   if usage_agent_id is not null and ids is not null then

@@ -3,7 +3,13 @@ hosted Supabase (superuser supabase_admin; everything else as the non-superuser 
 template database built once by the real migration command as `postgres`, and a fresh copy of it
 per test module. Databases are made and dropped by pytest-postgresql's DatabaseJanitor against the
 embedded server (see docs/testing.md). Tests that write use the `conn` fixture: one transaction,
-always rolled back."""
+always rolled back.
+
+A custom PostgREST role (CUSTOM_API_ROLE: inherits `authenticated`, granted to `authenticator`, as
+Supabase documents custom roles) is created once per run, as `postgres`. It is an actor of the
+isolation matrix and of every function's actor matrix; with RENUM_TEST_API_ROLE=custom the whole
+suite runs every signed-in user's request under it instead of `authenticated` (`make test` does
+one such run)."""
 
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from pytest_postgresql.executors import NoopExecutor
 
 from renum_db import migrations
 from renum_db.embedded import EmbeddedServer, server_for
-from tests.support import World, janitor, seed_world, url_for
+from tests.support import World, create_custom_api_role, janitor, seed_world, url_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_VERSION = int(os.environ.get("RENUM_PG_VERSION", "16"))
@@ -75,6 +81,7 @@ def template_url(admin_url: str) -> Iterator[str]:
     jan.drop()
     with jan:
         jan.load(_migrate)
+        create_custom_api_role(url_for(admin_url, TEMPLATE))
         yield url_for(admin_url, TEMPLATE)
 
 

@@ -4,7 +4,6 @@ status and the role rules that the policies build on."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -12,7 +11,7 @@ import psycopg
 import pytest
 
 from renum_db.errors import InvalidTenantMetadata, PermissionDenied, wrap_errors
-from tests.support import World, acting, add_auth_user
+from tests.support import World, acting, add_auth_user, wait_until_blocked
 
 
 def _one(conn: psycopg.Connection[Any], query: str, *params: Any) -> Any:
@@ -254,7 +253,7 @@ def test_concurrent_updates_get_distinct_version_numbers(db_url: str, world: Wor
 
         t = threading.Thread(target=second)
         t.start()
-        time.sleep(0.2)
+        wait_until_blocked(db_url, c2.info.backend_pid)  # c2 waits on c1's row lock
         c1.commit()
         t.join(10)
         assert not errors
