@@ -42,8 +42,11 @@ from tests.postgrest_stub import PostgrestStub
 SECRET = "workflow-transport-jwt-secret-at-least-32-chars"
 
 SYNC = {"executions": AgentExecutionRepository, "investigations": InvestigationRepository}
-ASYNC = {"executions": AsyncAgentExecutionRepository, "investigations": AsyncInvestigationRepository}
-HTTP = {"executions": PostgrestAgentExecutions, "investigations": PostgrestInvestigations}
+ASYNC = {
+    "executions": AsyncAgentExecutionRepository,
+    "investigations": AsyncInvestigationRepository,
+}
+HTTP: dict[str, Any] = {"executions": PostgrestAgentExecutions, "investigations": PostgrestInvestigations}
 
 
 class Direct:
@@ -255,9 +258,10 @@ def test_monthly_usage_reads_the_same_rows(transport: Any, direct: Any, setup: S
         agent_id=setup.agent, month=month
     )
     assert [(r.agent_id, r.executions) for r in per_agent] == [(setup.agent, usage[0].executions)]
-    assert transport("outsider", "executions").client_monthly_token_usage(
-        client_id=setup.client_id
-    ) == []
+    assert (
+        transport("outsider", "executions").client_monthly_token_usage(client_id=setup.client_id)
+        == []
+    )
 
 
 def test_a_member_creates_and_cancels_an_investigation(
