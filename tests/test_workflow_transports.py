@@ -46,7 +46,10 @@ ASYNC = {
     "executions": AsyncAgentExecutionRepository,
     "investigations": AsyncInvestigationRepository,
 }
-HTTP: dict[str, Any] = {"executions": PostgrestAgentExecutions, "investigations": PostgrestInvestigations}
+HTTP: dict[str, Any] = {
+    "executions": PostgrestAgentExecutions,
+    "investigations": PostgrestInvestigations,
+}
 
 
 class Direct:
