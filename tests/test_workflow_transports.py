@@ -246,13 +246,20 @@ def test_a_page_limit_out_of_range_is_invalid_input(transport: Any) -> None:
         transport("member", "executions").list(limit=0)
 
 
-def test_monthly_usage_reads_the_same_rows(transport: Any, direct: Any, setup: Setup) -> None:
-    transport("member", "executions").start(agent_id=setup.agent)
+def test_monthly_usage_reads_the_same_rows(
+    transport: Any, direct: Any, db: Database, setup: Setup
+) -> None:
+    run = transport("member", "executions").start(agent_id=setup.agent)
+    with db.as_service_role() as conn:
+        AgentExecutionRepository(conn).report_progress(
+            execution_id=run.id, client_id=setup.client_id, tokens_used=7
+        )
     usage = transport("viewer", "executions").client_monthly_token_usage()
     assert usage == direct("viewer", "executions").client_monthly_token_usage()
     assert isinstance(usage[0], ClientMonthlyTokenUsage)
     assert usage[0].client_id == setup.client_id
     assert usage[0].executions >= 1
+    assert usage[0].tokens_used >= 7
     month = usage[0].month
     per_agent = transport("viewer", "executions").agent_monthly_token_usage(
         agent_id=setup.agent, month=month
@@ -337,3 +344,35 @@ def test_investigation_pages_cover_every_row_once(transport: Any, direct: Any) -
     by_session = investigations.list(session_id="paged", status="pending")
     assert new <= {r.id for r in by_session}
     assert {r.session_id for r in by_session} == {"paged"}
+
+
+def test_the_worker_runs_an_execution_to_completion_except_over_postgrest(
+    transport: Any, db: Database, db_url: str, auth: LocalAuth, stub: PostgrestStub, setup: Setup
+) -> None:
+    """The backend's calls (schema backend) run directly and async as service_role; over
+    PostgREST they are refused before any request."""
+    service = {"role": "service_role"}
+    kind = transport.kind
+    if kind == "postgrest":
+        runs = PostgrestAgentExecutions.connect(
+            stub.url, auth.mint_api_key("anon"), access_token=auth.mint_api_key("service_role")
+        )
+        with pytest.raises(ConfigurationError):
+            runs.start(agent_id=setup.agent, client_id=setup.client_id)
+        return
+    worker: Any = (
+        Direct(db, service, AgentExecutionRepository)
+        if kind == "direct"
+        else Async(db_url, service, AsyncAgentExecutionRepository)
+    )
+    run = worker.start(agent_id=setup.agent, client_id=setup.client_id)
+    assert run.user_id is None
+    running = worker.report_progress(
+        execution_id=run.id, client_id=setup.client_id, output={"step": 1}, tokens_used=5
+    )
+    assert (running.status, running.tokens_used) == ("running", 5)
+    done = worker.complete(execution_id=run.id, client_id=setup.client_id, tokens_used=9)
+    assert (done.status, done.tokens_used, done.output) == ("completed", 9, {"step": 1})
+    with pytest.raises(IllegalTransition):
+        worker.fail(execution_id=run.id, client_id=setup.client_id, error="late")
+    assert transport("viewer", "executions").get(run.id) == done
