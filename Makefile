@@ -81,8 +81,8 @@ test-custom-role: ## run the test suite with every user request made as a custom
 	@$(MAKE) --no-print-directory test PG_VERSIONS= CUSTOM_ROLE_PG=16
 
 lint: $(STAMP) ## ruff, mypy --strict, squawk over migrations/, sql/ sources check
-	$(BIN)/ruff check renum_db tests
-	$(BIN)/ruff format --check renum_db tests
+	$(BIN)/ruff check renum_db tests bench
+	$(BIN)/ruff format --check renum_db tests bench
 	$(BIN)/mypy
 	@$(MAKE) --no-print-directory lint-sql
 	$(BIN)/renum-db sql check
@@ -106,8 +106,9 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## benchmark retrieval and ingestion on its own embedded Postgres (writes bench/results.md, ~8 min)
-	$(BIN)/python -m bench.run
+BENCH_SCALE ?= full
+bench: $(BENCH_STAMP) ## benchmark retrieval (BENCH_SCALE=full|small|smoke; full writes bench/results.md, needs an idle machine)
+	$(BIN)/python -m bench.run --scale $(BENCH_SCALE)
 
 clean: ## stop the embedded Postgres and remove .venv and .renum
 	-$(BIN)/renum-db db down

@@ -2000,16 +2000,16 @@ grant execute on function backend.cancel_investigation(uuid) to service_role;
 /* why: admins read credential metadata (service, type, dates), never the ciphertext. The table's
    `select *` fails for them (encrypted_value is not granted) and its generated type lists the
    ciphertext; this view is what a frontend reads. security_invoker, so the table's grants and
-   its admin-only RLS apply to the caller. Read-only on purpose: `group by` the primary key
-   (one row per credential, as without it) makes the view not auto-updatable, so the generated
-   types offer no Insert/Update for it; admins change metadata on the table. */
+   its admin-only RLS apply to the caller. Read-only on purpose: `distinct` (one row per
+   credential anyway, the id is selected) makes the view not auto-updatable, so the generated
+   types offer no Insert/Update for it; admins change metadata on the table. (Not `group by` the
+   primary key: that would tie the view to the key, which 0018 re-keys as (client_id, id).) */
 create view public.api_credentials_metadata
   with (security_invoker = true)
 as
-select c.id, c.client_id, c.service_name, c.credential_type, c.created_at, c.updated_at,
-       c.last_used_at
-  from public.api_credentials as c
- group by c.id;
+select distinct c.id, c.client_id, c.service_name, c.credential_type, c.created_at,
+       c.updated_at, c.last_used_at
+  from public.api_credentials as c;
 
 comment on view public.api_credentials_metadata is
   'Credential metadata of the caller''s client, without the ciphertext (admins; security_invoker, so api_credentials'' grants and RLS apply).';

@@ -331,6 +331,13 @@ def for_sqlstate(sqlstate: str | None) -> type[RenumDBError]:
     return _EXACT.get(sqlstate) or _CLASS.get(sqlstate[:2]) or DatabaseError
 
 
+_RLS_HINT = (
+    "The row is outside what the caller may write: the user needs a public.users profile in an"
+    " active client with a high enough role (create users with renum_db.admin.TenantAdmin or"
+    " `renum-db user create`), and the row must belong to that client."
+)
+
+
 def translate(exc: psycopg.Error) -> RenumDBError:
     """Convert a psycopg error into the matching renum_db exception."""
     diag = exc.diag
@@ -340,12 +347,15 @@ def translate(exc: psycopg.Error) -> RenumDBError:
     else:
         cls = for_sqlstate(sqlstate)
     message = diag.message_primary or str(exc).strip() or type(exc).__name__
+    hint = diag.message_hint
+    if hint is None and sqlstate == "42501" and "row-level security" in message:
+        hint = _RLS_HINT
     return cls(
         message,
         sqlstate=sqlstate,
         constraint=diag.constraint_name,
         detail=diag.message_detail,
-        hint=diag.message_hint,
+        hint=hint,
     )
 
 

@@ -491,8 +491,8 @@ def test_a_finished_execution_cannot_be_reopened_to_evade_the_quota(
             )
     with acting(conn, SERVICE):
         conn.execute(
-            "select backend.report_agent_execution_progress(%s, tokens_used => 50,"
-            " client_id => %s)",
+            "select backend.report_agent_execution_progress("
+            "%s, tokens_used => 50, client_id => %s)",
             (execution, a.client_id),
         )
         conn.execute(

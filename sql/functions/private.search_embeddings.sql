@@ -5,16 +5,15 @@
    - its callers resolve the one tenant to search (public.search_embeddings: the user's own
      client; backend.search_embeddings: the client the backend names) and it puts an explicit
      `client_id = <tenant>` predicate beside RLS, so the planner sees the tenant;
-   - it counts the candidate chunks (tenant + filters), stopping at the exact-scan limit
-     (setting renum.search_exact_max_rows, default 5000; chunks without an embedding count too,
-     so the count stays an index-only scan). Up to that many, it ranks them all by
-     exact cosine distance through the tenant's btree index (recall 1.0, cheap for small sets);
-     the distance is written as extensions.cosine_distance(...) so the HNSW index is not used;
-   - above it, it walks the HNSW index (private.nearest_chunks_hnsw: pgvector's iterative scan,
-     relaxed order, ef_search 64, the planner held to the index), filtering to the tenant, takes
-     4 x match_count candidates (at least 40) and keeps the match_count nearest by exact distance;
-     if that yields fewer than match_count rows (a very selective filter), it falls back to the
-     exact scan.
+   - private.chunk_search_route chooses the plan from the tenant's size and share of the table
+     (planner statistics) and its per-tenant index (registry private.tenant_chunk_indexes):
+     'exact' ranks every candidate by exact cosine distance through the tenant's btree index
+     (recall 1.0; written as extensions.cosine_distance(...) so no HNSW index is used);
+     'tenant_index' walks the tenant's own partial HNSW index; 'shared_index' walks the shared
+     one filtering to the tenant (private.nearest_chunks). A walk takes 4 x match_count
+     candidates (at least 40) and keeps the match_count nearest by exact distance; if that
+     yields fewer than match_count rows (a very selective filter), the exact scan runs instead.
+     See docs/retrieval.md.
    A chunk whose stored embedding has no usable norm (NaN distance, sorted last) is never
    returned, so similarity is never NaN.
    Validation fails fast with 22004 (null) or 22023 (wrong dimension, a norm that is zero or not
@@ -51,13 +50,15 @@ language plpgsql
 volatile
 security invoker
 set search_path = ''
+-- [retrieval, issue 12] generic plans: planning these statements (seven indexes on
+-- document_chunks) costs more than running them for a small tenant (0.55-0.9 ms against
+-- 0.2-0.3 ms); every statement filters on client_id = <one tenant>, which a generic plan serves.
+set plan_cache_mode = 'force_generic_plan'
 as $$
 #variable_conflict use_column
 declare
   doc_ids uuid[];
-  exact_limit integer := coalesce(
-    nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')::integer, 5000);
-  candidates bigint;
+  route text;
   ids uuid[];
   distances double precision[];
 begin
@@ -97,27 +98,25 @@ begin
     doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
   end if;
 
-  select pg_catalog.count(*) into candidates
-    from (select
-            from public.document_chunks as c
-           where c.client_id = tenant
-             and (doc_ids is null or c.document_id = any (doc_ids))
-             and (metadata_filter is null or c.metadata @> metadata_filter)
-           limit exact_limit + 1) as bounded;
-
-  if candidates > exact_limit then
+  -- [retrieval route, issue 12: begin] private.chunk_search_route picks 'exact', 'tenant_index'
+  -- or 'shared_index'; an index walk over-fetches 4 x match_count (at least 40) and keeps the
+  -- match_count nearest by exact distance; a walk that yields fewer than match_count rows (a
+  -- very selective filter) falls back to the exact scan below.
+  route := private.chunk_search_route(tenant, doc_ids, metadata_filter);
+  if route <> 'exact' then
     select pg_catalog.array_agg(n.id order by n.distance, n.id),
            pg_catalog.array_agg(n.distance order by n.distance, n.id)
       into ids, distances
       from (select h.id, h.distance
-              from private.nearest_chunks_hnsw(tenant, query_embedding,
-                                               greatest(match_count * 4, 40),
-                                               doc_ids, metadata_filter) as h
+              from private.nearest_chunks(route, tenant, query_embedding,
+                                          greatest(match_count * 4, 40),
+                                          doc_ids, metadata_filter) as h
              order by h.distance, h.id
              limit match_count) as n;
   end if;
 
-  if coalesce(pg_catalog.cardinality(ids), 0) < least(match_count, candidates) then
+  if route = 'exact' or coalesce(pg_catalog.cardinality(ids), 0) < match_count then
+  -- [retrieval route: end]
     if usage_agent_id is null then
       -- The common case in one statement: rank and return (a similarity threshold commutes
       -- with "nearest first, then limit", so it can filter before the limit).
@@ -179,7 +178,7 @@ end;
 $$;
 
 comment on function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid) is
-  'Semantic search over one tenant''s chunks (the tenant is resolved by the caller: public.search_embeddings or backend.search_embeddings). Exact for small candidate sets, HNSW iterative scan above renum.search_exact_max_rows (default 5000).';
+  'Semantic search over one tenant''s chunks (the tenant is resolved by the caller: public.search_embeddings or backend.search_embeddings). Exact for small tenants and small filtered sets, otherwise an HNSW walk of the tenant''s own index (promoted tenants) or of the shared index (docs/retrieval.md).';
 
 revoke all on function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid) from public, anon, authenticated, service_role;
 grant execute on function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid) to authenticated, service_role;
