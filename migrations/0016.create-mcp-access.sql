@@ -93,7 +93,7 @@ $$;
 grant usage on schema private to renum_mcp;
 
 create table public.mcp_audit_log (
-  id uuid primary key default gen_random_uuid(),
+  id uuid not null default gen_random_uuid(),
   client_id uuid not null references public.clients (id) on delete cascade,
   user_id uuid not null,
   agent_id uuid,
@@ -105,6 +105,9 @@ create table public.mcp_audit_log (
   outcome text not null,
   message text,
   created_at timestamptz not null default now(),
+  -- Keyed by tenant first, like every distributed table (docs/scale-out.md); id stays unique.
+  constraint mcp_audit_log_pkey primary key (client_id, id),
+  constraint mcp_audit_log_id_key unique (id),
   constraint mcp_audit_log_transport_chk check (transport in ('stdio', 'http')),
   constraint mcp_audit_log_tool_chk
     check (tool in ('list_tables', 'list_columns', 'search', 'query')),
