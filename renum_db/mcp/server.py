@@ -33,6 +33,7 @@ from typing import Any, Final, Literal
 from uuid import UUID
 
 import anyio.to_thread
+import psycopg
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
@@ -41,7 +42,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from psycopg import Connection
 
-from renum_db.db import Database, user_claims
+from renum_db.db import user_claims
 from renum_db.embeddings import EmbeddingProvider
 from renum_db.errors import (
     ConfigurationError,
@@ -60,6 +61,7 @@ __all__ = [
     "MCP_ROLE",
     "AuditLog",
     "Caller",
+    "LoginPool",
     "RenumMCP",
     "ServeOptions",
     "SupabaseTokenVerifier",
@@ -88,6 +90,30 @@ INSTRUCTIONS: Final = (
 )
 
 
+class LoginPool:
+    """The server's connections, logging in as the MCP role. Not `renum_db.db.Database`: its
+    per-connection set-up reads schema `extensions`, which the MCP role has no usage on (it may
+    only become anon or authenticated, which do)."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self._pool: ConnectionPool[Connection[Any]] = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, kwargs={"autocommit": False}, open=False
+        )
+        with wrap_errors():
+            self._pool.open(wait=True, timeout=30)
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection[Any]]:
+        """A pooled connection; commits on success, rolls back on error."""
+        with wrap_errors(), self._pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self._pool.close()
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who a tool call runs as."""
@@ -113,7 +139,7 @@ class AuditLog:
     """Writes one record per tool call: always to the `renum_db.mcp.audit` logger (JSON), and
     to `public.mcp_audit_log` through `private.record_mcp_call` when `table` is set."""
 
-    db: Database
+    db: LoginPool
     table: bool = False
     failures: int = field(default=0)
 
@@ -216,7 +242,7 @@ class RenumMCP:
 
     def __init__(
         self,
-        db: Database,
+        db: LoginPool,
         provider: EmbeddingProvider,
         *,
         limits: Limits | None = None,
@@ -335,7 +361,7 @@ class RenumMCP:
 # --------------------------------------------------------------------------------------------
 
 
-def resolve_user(db: Database, identifier: str) -> UUID:
+def resolve_user(db: LoginPool, identifier: str) -> UUID:
     """The id of the user `identifier` (email or id) names, if that user can sign in."""
     with db.connection() as conn:
         row = conn.execute("select private.resolve_mcp_user(%s)", (identifier,)).fetchone()
@@ -494,9 +520,13 @@ def build_server(
     return server
 
 
-def open_database(url: str, *, pool_max: int = 10) -> Database:
+def open_database(url: str, *, pool_max: int = 10) -> LoginPool:
     """The pool of the MCP server, after checking layer 3 on its login role."""
-    db = Database(url, min_size=1, max_size=pool_max)
+    try:
+        psycopg.connect(url).close()  # libpq's own words for a wrong URL or a refused login
+    except psycopg.Error as exc:
+        raise ConnectionFailed(f"cannot connect as the MCP role: {exc}".strip()) from None
+    db = LoginPool(url, min_size=1, max_size=pool_max)
     try:
         with db.connection() as conn:
             check_login_role(conn)
