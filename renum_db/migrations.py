@@ -406,7 +406,7 @@ def apply(
         done = []
         for migration in pending:
             # One at a time, so the checksum of each is recorded as soon as it is applied.
-            backend.apply_migrations(backend.to_apply([migration]))
+            backend.apply_migrations(backend.to_apply(type(chain)([migration])))
             _record_checksum(conn, migration.id, file_checksum(Path(migration.path)))
             done.append(migration.id)
         return done
@@ -483,7 +483,7 @@ def rollback(
                 raise ConfirmationRequired("rollback cancelled: nothing was rolled back")
         done = []
         for migration in applied:
-            backend.rollback_migrations(backend.to_rollback([migration]))
+            backend.rollback_migrations(backend.to_rollback(type(chain)([migration])))
             conn.execute(f"delete from {_CHECKSUMS} where migration_id = %s", (migration.id,))
             done.append(migration.id)
         return done
