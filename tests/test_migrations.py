@@ -448,3 +448,56 @@ def test_parse_blocks_rejects_a_closing_marker_without_an_opening_one() -> None:
 def test_the_sql_check_command_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["sql", "check"]) == 0
     assert "agree" in capsys.readouterr().out
+
+
+# --- rollbacks embed the previous version -------------------------------------------------------
+
+
+def _rollback_with_a_block(repo_copy: Path) -> tuple[Path, str]:
+    """The first rollback file that embeds a block, and that block's spec."""
+    for path in sorted((repo_copy / "migrations").glob("*.rollback.sql")):
+        blocks = sqlsource.parse_blocks(path.read_text(encoding="utf-8"))
+        if blocks:
+            return path, blocks[0].spec
+    pytest.fail("no rollback embeds a block")
+
+
+def test_sync_refuses_to_write_a_rollback_file(repo_copy: Path) -> None:
+    path, _ = _rollback_with_a_block(repo_copy)
+    before = path.read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="never writes a rollback"):
+        sqlsource.sync_file(repo_copy, path)
+    assert path.read_text(encoding="utf-8") == before
+
+
+def test_the_sql_sync_command_exits_2_on_a_rollback_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (path,) = [p for p in (ROOT / "migrations").glob("0009.*.rollback.sql")]
+    before = path.read_text(encoding="utf-8")
+    assert cli.main(["sql", "sync", str(path)]) == 2
+    assert "never writes a rollback" in capsys.readouterr().err
+    assert path.read_text(encoding="utf-8") == before
+
+
+def test_check_reports_a_rollback_block_that_is_not_the_previous_version(
+    repo_copy: Path,
+) -> None:
+    path, spec = _rollback_with_a_block(repo_copy)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(f"-- >>> {spec}\n", f"-- >>> {spec}\n-- edited\n"), "utf-8")
+    problems = sqlsource.check(repo_copy)
+    assert problems == [
+        f"{path.name}: embedded copy of {spec} differs from the previous version (the copy in "
+        "the last earlier migration that embeds it)"
+    ]
+
+
+def test_check_reports_a_rollback_block_no_earlier_migration_embeds(repo_copy: Path) -> None:
+    path = repo_copy / "migrations" / f"{MIGRATION_IDS[1]}.rollback.sql"
+    source = "sql/functions/private.tg__set_updated_at.sql"
+    block = f"-- >>> {source}\nselect 1;\n-- <<< {source}\n"
+    path.write_text(path.read_text(encoding="utf-8") + block, encoding="utf-8")
+    problems = sqlsource.check(repo_copy)
+    assert len(problems) == 1
+    assert f"embeds {source}, which no earlier migration embeds" in problems[0]
