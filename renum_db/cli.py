@@ -100,6 +100,36 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import difflib
+    from pathlib import Path
+
+    from renum_db import schema
+
+    target = migrations.resolve_target()
+    text = schema.fresh_dump(target.url)
+    if args.check:
+        committed = Path(args.check).read_text(encoding="utf-8")
+        if committed == text:
+            print(f"{args.check} matches the migrated schema")
+            return 0
+        diff = difflib.unified_diff(
+            committed.splitlines(keepends=True),
+            text.splitlines(keepends=True),
+            fromfile=str(args.check),
+            tofile="migrated",
+        )
+        sys.stdout.writelines(diff)
+        print(f"{args.check} differs from the migrated schema: run `make schema`", file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _cmd_credentials(args: argparse.Namespace) -> int:
     from renum_db import credentials
     from renum_db.db import Database
@@ -168,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check", "sync"])
     p.add_argument("files", nargs="*", type=Path, help="migrations to sync (sync only)")
     p.set_defaults(func=_cmd_sql)
+
+    p = sub.add_parser(
+        "schema",
+        help="pg_dump --schema-only of a throwaway database migrated on the target server "
+        "(what schema.sql holds)",
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-o", "--output", help="write the dump to this file (make schema)")
+    g.add_argument("--check", metavar="FILE", help="exit 1 with a diff if FILE differs")
+    p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser(
         "credentials",

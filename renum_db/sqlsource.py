@@ -15,9 +15,9 @@ versioned copy of the objects it (re)defines, Sqitch-`rework` style, between mar
 *previous* version); `check` proves that, for every source (file plus parameters), the *latest*
 migration embedding it matches the file exactly, that every file under sql/functions and
 sql/policies is embedded somewhere, and that each block of a rollback equals the copy of that
-source in the last forward migration *before* the rolled-back one (what the database ran then). Older migrations keep the copy they
-were applied with (history is immutable); changing a function means adding a migration that embeds
-the new version, with a rollback that embeds the old one.
+source in the last forward migration *before* the rolled-back one (what the database ran then).
+Older migrations keep the copy they were applied with (history is immutable); changing a function
+means adding a migration that embeds the new version, with a rollback that embeds the old one.
 """
 
 from __future__ import annotations
