@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from renum_db import migrations
+from renum_db import cli, migrations
 from renum_db.errors import ConfirmationRequired, DeployLocked, MigrationChecksumMismatch
 
 ROOT = migrations.project_root()
@@ -337,3 +337,20 @@ def test_the_rollback_command_without_a_terminal_needs_yes(with_tenant: str) -> 
     forced = _run(with_tenant, "rollback", "--count", "2", "--yes")
     assert forced.returncode == 0, forced.stderr
     assert _applied_ids(with_tenant) == CHAIN[:-2]
+
+
+def test_an_interactive_rollback_proceeds_only_when_the_database_name_is_typed(
+    with_tenant: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dbname = psycopg.conninfo.conninfo_to_dict(with_tenant)["dbname"]
+    monkeypatch.setenv("DATABASE_URL", with_tenant)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    answers = iter(["yes", str(dbname)])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    assert cli.main(["rollback", "--count", "1"]) == 2
+    assert _applied_ids(with_tenant) == CHAIN
+    assert cli.main(["rollback", "--count", "1"]) == 0
+    assert _applied_ids(with_tenant) == CHAIN[:-1]
+    err = capsys.readouterr().err
+    assert f"database {dbname!r}" in err
+    assert "2 row(s)" in err
