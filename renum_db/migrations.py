@@ -15,6 +15,9 @@
 * Integrity: the sha256 of every applied migration file is recorded in
   renum_migrations.migration_checksums; `apply` and `status` refuse an edited applied migration.
 * `rollback` over tenant data runs only when confirmed (`confirm` callback, `--yes`).
+* After a `kill -9` at any point the next run cleans up alone: the dead run's worker session
+  (still running a statement on the server) is terminated, and an invalid index left by an
+  interrupted `create index concurrently` that a pending migration creates is dropped first.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -104,13 +108,17 @@ def resolve_target(settings: Settings | None = None) -> Target:
     return Target(server_for(settings.data_dir, settings.pg_version).url(), embedded=True)
 
 
-def _yoyo_url(url: str) -> str:
+def _yoyo_url(url: str, application_name: str | None = None) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in ("postgres", "postgresql"):
         raise ConfigurationError(f"unsupported database URL scheme {parts.scheme!r}")
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "schema"]
     query.append(("schema", MIGRATIONS_SCHEMA))
+    if application_name:
+        # yoyo passes URL arguments to the driver, for every connection it opens (one per migration)
+        query = [(k, v) for k, v in query if k != "application_name"]
+        query.append(("application_name", application_name))
     return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, urlencode(query), ""))
 
 
@@ -142,12 +150,12 @@ def _prepare(url: str, shim: ShimMode, root: Path) -> None:
 
 
 @contextmanager
-def _yoyo(url: str, root: Path) -> Iterator[tuple[Any, Any]]:
+def _yoyo(url: str, root: Path, application_name: str | None = None) -> Iterator[tuple[Any, Any]]:
     """A yoyo backend (closed afterwards, so the database can serve as a template) and the chain."""
     from yoyo import get_backend, read_migrations
 
     with wrap_errors():
-        backend = get_backend(_yoyo_url(url))
+        backend = get_backend(_yoyo_url(url, application_name))
     try:
         yield backend, read_migrations(str(root / "migrations"))
     finally:
@@ -362,6 +370,65 @@ def _record_checksum(conn: psycopg.Connection[Any], mid: str, digest: str) -> No
     )
 
 
+_WORKER_PREFIX = "renum-db worker"
+
+
+def _worker_name(command: str) -> str:
+    """The application_name of yoyo's connections, so a later run recognises them if this
+    process dies while one of them still runs a statement."""
+    return f"{_WORKER_PREFIX} {command} (pid {os.getpid()} on {socket.gethostname()})"[:63]
+
+
+def _end_orphans(conn: psycopg.Connection[Any]) -> None:
+    """Terminate the migration sessions of dead runs. A live run holds the deploy lock until its
+    last statement, and this session holds it now: any other worker session in this database
+    belongs to a process that died (kill -9) while its statement kept running on the server,
+    like a `create index concurrently`, which would otherwise finish or fail unseen."""
+    rows = conn.execute(
+        "select a.pid, a.application_name, a.state, a.query_start "
+        "from pg_catalog.pg_stat_activity as a "
+        "where a.datname = pg_catalog.current_database() and a.pid <> pg_catalog.pg_backend_pid() "
+        "and a.application_name like %s",
+        (_WORKER_PREFIX + " %",),
+    ).fetchall()
+    for pid, app, state, since in rows:
+        log.warning(
+            "terminating backend %s (%s, %s since %s): the migration session of a run that died",
+            pid,
+            app,
+            state,
+            since,
+        )
+        conn.execute("select pg_catalog.pg_terminate_backend(%s, 30000)", (pid,))
+
+
+def _drop_invalid_indexes(conn: psycopg.Connection[Any], pending: list[Any]) -> None:
+    """Drop an invalid index that a pending migration creates: the leftover of an interrupted or
+    failed `create index concurrently`, which `if not exists` would otherwise skip for good."""
+    texts = [Path(m.path).read_text(encoding="utf-8") for m in pending]
+    rows = conn.execute(
+        "select n.nspname, c.relname from pg_catalog.pg_index as i "
+        "join pg_catalog.pg_class as c on c.oid = i.indexrelid "
+        "join pg_catalog.pg_namespace as n on n.oid = c.relnamespace "
+        "where not i.indisvalid and not exists ("
+        "  select from pg_catalog.pg_stat_progress_create_index as p "
+        "  where p.index_relid = i.indexrelid)"
+    ).fetchall()
+    for schema, name in rows:
+        if not any(re.search(rf"\b{re.escape(name)}\b", text) for text in texts):
+            continue
+        log.warning(
+            "dropping invalid index %s.%s (an interrupted build); a pending migration rebuilds it",
+            schema,
+            name,
+        )
+        conn.execute(
+            sql.SQL("drop index concurrently if exists {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(name)
+            )
+        )
+
+
 @contextmanager
 def _locked_session(
     url: str, command: str, root: Path, shim: ShimMode, timeout: float | None
@@ -369,8 +436,10 @@ def _locked_session(
     """The deploy lock, then the shim / bookkeeping schema, yoyo's backend and yoyo's lock."""
     limit = _lock_timeout(timeout)
     with deploy_lock(url, command, timeout=limit) as lock_conn:
+        with wrap_errors():
+            _end_orphans(lock_conn)
         _prepare(url, shim, root)
-        with _yoyo(url, root) as (backend, chain), wrap_errors():
+        with _yoyo(url, root, _worker_name(command)) as (backend, chain), wrap_errors():
             _claim_yoyo_lock(lock_conn, limit)
             # yoyo's own lock() becomes a no-op: this session already holds it.
             backend._is_locked = True
@@ -403,6 +472,7 @@ def apply(
             if target not in ids:
                 return []
             pending = pending[: ids.index(target) + 1]
+        _drop_invalid_indexes(conn, list(pending))
         done = []
         for migration in pending:
             # One at a time, so the checksum of each is recorded as soon as it is applied.

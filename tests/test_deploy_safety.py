@@ -354,3 +354,57 @@ def test_an_interactive_rollback_proceeds_only_when_the_database_name_is_typed(
     err = capsys.readouterr().err
     assert f"database {dbname!r}" in err
     assert "2 row(s)" in err
+
+
+def _waiting(url: str, pid: int) -> bool:
+    """Whether a session of process `pid` (its lock or worker connection) waits on a lock."""
+    return bool(
+        _scalar(
+            url,
+            "select count(*) from pg_stat_activity where application_name like %s "
+            "and wait_event_type = 'Lock'",
+            (f"%(pid {pid} on %",),
+        )
+    )
+
+
+def test_a_migrate_killed_during_a_concurrent_index_build_is_followed_by_one_that_rebuilds_it(
+    scratch_url: str,
+) -> None:
+    hnsw = "public.document_chunks_embedding_hnsw_idx"
+    migrations.apply(scratch_url, shim="always", target="0004.create-knowledge")
+    with psycopg.connect(scratch_url) as writer:
+        # An open writer on the table: 0005's `create index concurrently` waits for it.
+        writer.execute("lock table public.document_chunks in row exclusive mode")
+        first = _start(scratch_url, "migrate")
+        _until(lambda: _waiting(scratch_url, first.pid), "0005 to wait inside its index build")
+        assert _scalar(
+            scratch_url, "select not indisvalid from pg_index where indexrelid = %s::regclass",
+            (hnsw,),
+        )  # fmt: skip
+        first.kill()
+        first.communicate(timeout=60)
+        second = _start(scratch_url, "migrate")
+        _until(
+            lambda: (
+                not _scalar(
+                    scratch_url,
+                    "select count(*) from pg_stat_activity where application_name like %s",
+                    (f"%(pid {first.pid} on %",),
+                )
+            ),
+            "the dead run's session to be terminated",
+        )
+        _until(lambda: _waiting(scratch_url, second.pid), "the second run to wait for the writer")
+        writer.rollback()
+    _, err = second.communicate(timeout=600)
+    assert second.returncode == 0, err
+    assert "terminating backend" in err
+    assert "dropping invalid index public.document_chunks_embedding_hnsw_idx" in err
+    assert _scalar(
+        scratch_url,
+        "select indisvalid and pg_get_indexdef(indexrelid) like '%%USING hnsw%%' "
+        "from pg_index where indexrelid = %s::regclass",
+        (hnsw,),
+    )
+    assert _applied_ids(scratch_url) == CHAIN
