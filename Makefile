@@ -6,11 +6,14 @@ STAMP       := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PG_VERSIONS ?= 16 18
 PYTEST_ARGS ?=
+# `make test` also runs the suite once more on this version with every signed-in user's request
+# made as a custom PostgREST role (RENUM_TEST_API_ROLE=custom; see tests/conftest.py). Empty: skip.
+CUSTOM_ROLE_PG ?= 16
 ROLLBACKS   := $(wildcard migrations/*.rollback.sql)
 FORWARD     := $(filter-out $(ROLLBACKS),$(wildcard migrations/*.sql))
 
 .DEFAULT_GOAL := help
-.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 lint mypy lint-sql sql-check sql-sync schema schema-check bench clean
+.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 test-custom-role lint mypy lint-sql sql-check sql-sync schema schema-check bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,17 +50,24 @@ db-url: $(STAMP) ## print the database URL in use
 	@$(BIN)/renum-db db url
 
 # pytest exits 5 when it collected no test: that is a failure here, like any non-zero status.
-test: $(STAMP) ## run the test suite on embedded PostgreSQL 16 and 18
+test: $(STAMP) ## run the test suite on embedded PostgreSQL 16 and 18, then as a custom API role
 	@set -e; for v in $(PG_VERSIONS); do \
 	  echo "== pytest on embedded PostgreSQL $$v =="; \
 	  RENUM_PG_VERSION=$$v $(BIN)/python -m pytest $(PYTEST_ARGS); \
-	done
+	done; \
+	if [ -n "$(CUSTOM_ROLE_PG)" ]; then \
+	  echo "== pytest on embedded PostgreSQL $(CUSTOM_ROLE_PG), users as a custom API role =="; \
+	  RENUM_TEST_API_ROLE=custom RENUM_PG_VERSION=$(CUSTOM_ROLE_PG) $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	fi
 
 test-16: ## run the test suite on PostgreSQL 16 only
-	@$(MAKE) --no-print-directory test PG_VERSIONS=16
+	@$(MAKE) --no-print-directory test PG_VERSIONS=16 CUSTOM_ROLE_PG=
 
 test-18: ## run the test suite on PostgreSQL 18 only
-	@$(MAKE) --no-print-directory test PG_VERSIONS=18
+	@$(MAKE) --no-print-directory test PG_VERSIONS=18 CUSTOM_ROLE_PG=
+
+test-custom-role: ## run the test suite with every user request made as a custom API role (PG 16)
+	@$(MAKE) --no-print-directory test PG_VERSIONS= CUSTOM_ROLE_PG=16
 
 lint: $(STAMP) ## ruff, mypy --strict, squawk over migrations/, sql/ sources check (also .pre-commit-config.yaml)
 	$(BIN)/ruff check renum_db tests

@@ -184,8 +184,12 @@ CREATE FUNCTION private.current_client_id(min_role text DEFAULT 'viewer'::text) 
   select u.client_id
   from public.users as u
   join public.clients as c on c.id = u.client_id
+  join auth.users as a on a.id = u.id
   where u.id = auth.uid()
+    and u.status = 'active'
     and c.status = 'active'
+    and a.deleted_at is null
+    and (a.banned_until is null or a.banned_until <= pg_catalog.now())
     and array_position(array['viewer', 'member', 'admin'], u.role)
         >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role)
 $$;
@@ -196,7 +200,7 @@ ALTER FUNCTION private.current_client_id(min_role text) OWNER TO postgres;
 -- Name: FUNCTION current_client_id(min_role text); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.current_client_id(min_role text) IS 'The calling user''s client id if the client is active and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
+COMMENT ON FUNCTION private.current_client_id(min_role text) IS 'The calling user''s client id if the client is active, the user is neither banned, soft-deleted nor suspended, and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
 
 SET default_tablespace = '';
 
@@ -278,14 +282,14 @@ CREATE FUNCTION private.cancel_investigation(investigation_id uuid) RETURNS publ
     SET search_path TO ''
     AS $$
 declare
-  request_role text := pg_catalog.current_setting('role', true);
+  backend boolean := private.request_is_backend();
   current_status text;
   result public.investigations;
 begin
   select i.status into current_status
     from public.investigations as i
    where i.id = cancel_investigation.investigation_id
-     and (request_role not in ('anon', 'authenticated')
+     and (backend
           or (i.user_id = auth.uid() and i.client_id = private.current_client_id('viewer')))
      for update;
   if not found then
@@ -314,7 +318,32 @@ ALTER FUNCTION private.cancel_investigation(investigation_id uuid) OWNER TO post
 -- Name: FUNCTION cancel_investigation(investigation_id uuid); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.cancel_investigation(investigation_id uuid) IS 'Cancels a pending or processing investigation of the calling user (API roles) or any investigation (other roles): PT404 when not found or not the caller''s, RNI01 when it already ended. Called through public.cancel_investigation.';
+COMMENT ON FUNCTION private.cancel_investigation(investigation_id uuid) IS 'Cancels a pending or processing investigation of the calling user, or any investigation for the backend (a role that bypasses RLS): PT404 when not found or not the caller''s, RNI01 when it already ended. Called through public.cancel_investigation.';
+
+--
+-- Name: current_user_id(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.current_user_id() RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select u.id
+  from public.users as u
+  join auth.users as a on a.id = u.id
+  where u.id = auth.uid()
+    and u.status = 'active'
+    and a.deleted_at is null
+    and (a.banned_until is null or a.banned_until <= pg_catalog.now())
+$$;
+
+ALTER FUNCTION private.current_user_id() OWNER TO postgres;
+
+--
+-- Name: FUNCTION current_user_id(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.current_user_id() IS 'auth.uid() when that user has a profile and is neither banned, soft-deleted nor suspended; null otherwise.';
 
 --
 -- Name: enforce_monthly_token_quota(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -325,7 +354,6 @@ CREATE FUNCTION private.enforce_monthly_token_quota(client_id uuid) RETURNS void
     SET search_path TO ''
     AS $$
 declare
-  request_role text := pg_catalog.current_setting('role', true);
   raw_limit jsonb;
   token_limit numeric;
   utc_month timestamp := pg_catalog.date_trunc('month', pg_catalog.timezone('UTC', pg_catalog.now()));
@@ -334,7 +362,7 @@ declare
   month_end timestamptz := pg_catalog.timezone('UTC', utc_month + interval '1 month');
   used bigint;
 begin
-  if request_role in ('anon', 'authenticated')
+  if not private.request_is_backend()
      and private.current_client_id('member') is distinct from enforce_monthly_token_quota.client_id then
     return;
   end if;
@@ -423,13 +451,12 @@ CREATE FUNCTION private.record_chunk_usage(client_id uuid, agent_id uuid, chunk_
     SET search_path TO ''
     AS $$
 declare
-  request_role text := pg_catalog.current_setting('role', true);
   recorded integer;
 begin
   if record_chunk_usage.client_id is null then
     raise exception using errcode = '22004', message = 'client_id is required';
   end if;
-  if request_role in ('anon', 'authenticated')
+  if not private.request_is_backend()
      and private.current_client_id('viewer') is distinct from record_chunk_usage.client_id then
     raise exception using
       errcode = '42501',
@@ -497,6 +524,75 @@ ALTER FUNCTION private.record_chunk_usage(client_id uuid, agent_id uuid, chunk_i
 COMMENT ON FUNCTION private.record_chunk_usage(client_id uuid, agent_id uuid, chunk_ids uuid[], execution_id uuid) IS 'Records that an agent (and optionally one of its executions) used these chunks of a client: upserts one document_usage_stats row per chunk, incrementing usage_count atomically. Returns the number of chunks recorded.';
 
 --
+-- Name: request_client_id(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.request_client_id(requested_client_id uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  own uuid;
+begin
+  if private.request_is_backend() then
+    if requested_client_id is null then
+      raise exception using
+        errcode = '22004',
+        message = pg_catalog.format('client_id is required when calling as %s',
+                                    coalesce(nullif(pg_catalog.current_setting('role', true), 'none'),
+                                             session_user)),
+        hint = 'The backend has no tenant of its own: pass the client to act on.';
+    end if;
+    return requested_client_id;
+  end if;
+  own := private.current_client_id('viewer');
+  if own is null then
+    raise exception using
+      errcode = '42501',
+      message = 'the caller belongs to no active client';
+  end if;
+  if requested_client_id is not null and requested_client_id <> own then
+    raise exception using
+      errcode = '42501',
+      message = 'client_id must be the caller''s own client';
+  end if;
+  return own;
+end;
+$$;
+
+ALTER FUNCTION private.request_client_id(requested_client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION request_client_id(requested_client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.request_client_id(requested_client_id uuid) IS 'The one tenant a request may act on: the client the backend names (a role that bypasses RLS; 22004 if none), or, for every other role, the user''s own active client (42501 if none or if another is named).';
+
+--
+-- Name: request_is_backend(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.request_is_backend() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(
+    (select r.rolbypassrls or r.rolsuper
+       from pg_catalog.pg_roles as r
+      where r.rolname = coalesce(nullif(pg_catalog.current_setting('role', true), 'none'),
+                                 session_user)),
+    false)
+$$;
+
+ALTER FUNCTION private.request_is_backend() OWNER TO postgres;
+
+--
+-- Name: FUNCTION request_is_backend(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.request_is_backend() IS 'True when the request runs as a role that bypasses RLS (BYPASSRLS or superuser: service_role, the backend''s own login); false for every other role, known or not. The one rule behind every "user or backend" decision.';
+
+--
 -- Name: scoped_document_ids(uuid, uuid[], uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -530,47 +626,29 @@ ALTER FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[]
 COMMENT ON FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]) IS 'Ids of the client''s documents inside the given collections and/or knowledge bases; null when neither filter is given.';
 
 --
--- Name: search_client_id(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: storage_object_client_id(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.search_client_id(requested_client_id uuid) RETURNS uuid
-    LANGUAGE plpgsql STABLE
+CREATE FUNCTION private.storage_object_client_id(name text) RETURNS uuid
+    LANGUAGE sql IMMUTABLE
     SET search_path TO ''
-    AS $$
-declare
-  own uuid;
-begin
-  if current_user in ('anon', 'authenticated') then
-    own := private.current_client_id('viewer');
-    if own is null then
-      raise exception using
-        errcode = '42501',
-        message = 'the caller belongs to no active client';
-    end if;
-    if requested_client_id is not null and requested_client_id <> own then
-      raise exception using
-        errcode = '42501',
-        message = 'client_id must be the caller''s own client';
-    end if;
-    return own;
-  end if;
-  if requested_client_id is null then
-    raise exception using
-      errcode = '22004',
-      message = pg_catalog.format('client_id is required when calling as %s', current_user),
-      hint = 'The backend has no tenant of its own: pass the client to search.';
-  end if;
-  return requested_client_id;
-end;
-$$;
+    AS $_$
+  select case
+    when storage_object_client_id.name
+         ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[^/\\\x01-\x1f\x7f]{1,255}$'
+     and pg_catalog.split_part(storage_object_client_id.name, '/', 3) not in ('.', '..')
+     and pg_catalog.split_part(storage_object_client_id.name, '/', 3) !~ '^ | $'
+    then pg_catalog.split_part(storage_object_client_id.name, '/', 1)::uuid
+  end
+$_$;
 
-ALTER FUNCTION private.search_client_id(requested_client_id uuid) OWNER TO postgres;
+ALTER FUNCTION private.storage_object_client_id(name text) OWNER TO postgres;
 
 --
--- Name: FUNCTION search_client_id(requested_client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION storage_object_client_id(name text); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.search_client_id(requested_client_id uuid) IS 'The one tenant a retrieval call may touch: the API user''s own active client (42501 otherwise), or the client the backend names (22004 if none).';
+COMMENT ON FUNCTION private.storage_object_client_id(name text) IS 'The client id of a well-formed object name <client_id>/<uuid>/<file name> (lowercase uuids, file name of 1-255 characters, not . or .., no slash, backslash, control character, leading or trailing space); null for any other name.';
 
 --
 -- Name: text_search_regconfig(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1188,10 +1266,10 @@ CREATE FUNCTION public.cancel_agent_execution(execution_id uuid, tokens_used big
     SET search_path TO ''
     AS $$
 declare
-  target uuid := private.search_client_id(cancel_agent_execution.client_id);
+  target uuid := private.request_client_id(cancel_agent_execution.client_id);
   result public.agent_executions;
 begin
-  if current_user not in ('anon', 'authenticated') then
+  if private.request_is_backend() then
     return private.update_agent_execution(
       target, cancel_agent_execution.execution_id, 'cancelled',
       tokens_used => cancel_agent_execution.tokens_used
@@ -1265,7 +1343,7 @@ CREATE FUNCTION public.complete_agent_execution(execution_id uuid, output jsonb 
     SET search_path TO ''
     AS $$
   select private.update_agent_execution(
-    private.search_client_id(complete_agent_execution.client_id),
+    private.request_client_id(complete_agent_execution.client_id),
     complete_agent_execution.execution_id,
     'completed',
     output => complete_agent_execution.output,
@@ -1371,7 +1449,7 @@ begin
     raise exception using errcode = '22004', message = 'error (why the execution failed) is required';
   end if;
   return private.update_agent_execution(
-    private.search_client_id(fail_agent_execution.client_id),
+    private.request_client_id(fail_agent_execution.client_id),
     fail_agent_execution.execution_id,
     'failed',
     error => fail_agent_execution.error,
@@ -1482,12 +1560,12 @@ begin
       message = pg_catalog.format('match_count must be between 1 and 200, got %s', match_count);
   end if;
   -- Validates the embedding, the filters and the tenant exactly as the semantic search does.
-  tenant := private.search_client_id(hybrid_search.client_id);
+  tenant := private.request_client_id(hybrid_search.client_id);
   doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
   depth := least(200, match_count * 2);
 
   for config in
-    select distinct private.text_search_regconfig(kb.text_search_config)
+    select distinct kb.text_search_config
       from public.knowledge_bases as kb
      where kb.client_id = tenant
        and (knowledge_base_ids is null or kb.id = any (knowledge_base_ids))
@@ -1542,7 +1620,8 @@ begin
   return query
     select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
            c.chunk_index,
-           coalesce(r.similarity, 1 - extensions.cosine_distance(c.embedding, query_embedding)),
+           coalesce(r.similarity,
+                    nullif(1 - extensions.cosine_distance(c.embedding, query_embedding), 'NaN')),
            r.text_rank, r.semantic_position, r.text_position, r.score
       from unnest(ids, similarities, text_ranks, semantic_positions, text_positions,
                              scores)
@@ -1580,7 +1659,7 @@ begin
       errcode = '22023',
       message = pg_catalog.format('match_count must be between 1 and 1000, got %s', match_count);
   end if;
-  tenant := private.search_client_id(most_used_documents.client_id);
+  tenant := private.request_client_id(most_used_documents.client_id);
   return query
     select d.id, d.name, d.collection_id,
            pg_catalog.sum(s.usage_count)::bigint,
@@ -1615,7 +1694,7 @@ CREATE FUNCTION public.record_agent_execution_progress(execution_id uuid, output
     SET search_path TO ''
     AS $$
   select private.update_agent_execution(
-    private.search_client_id(record_agent_execution_progress.client_id),
+    private.request_client_id(record_agent_execution_progress.client_id),
     record_agent_execution_progress.execution_id,
     'running',
     output => record_agent_execution_progress.output,
@@ -1640,7 +1719,7 @@ CREATE FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execu
     SET search_path TO ''
     AS $$
   select private.record_chunk_usage(
-    private.search_client_id(record_chunk_usage.client_id),
+    private.request_client_id(record_chunk_usage.client_id),
     record_chunk_usage.agent_id,
     record_chunk_usage.chunk_ids,
     record_chunk_usage.execution_id
@@ -1736,8 +1815,13 @@ begin
       message = pg_catalog.format('query_embedding has %s dimensions; chunks are embedded with 1536',
                                   extensions.vector_dims(query_embedding));
   end if;
-  if extensions.vector_norm(query_embedding) = 0 then
-    raise exception using errcode = '22023', message = 'query_embedding must not be the zero vector';
+  -- pgvector computes cosine distance in single precision: a norm that is zero or infinite
+  -- there (1536 x 1e-45 squares to 0; 1e20 squares to infinity) makes every distance NaN, even
+  -- when the double-precision vector_norm is positive and finite. Ask pgvector itself.
+  if extensions.cosine_distance(query_embedding, query_embedding) = 'NaN'::float8 then
+    raise exception using
+      errcode = '22023',
+      message = 'query_embedding must have a non-zero, finite norm in single precision';
   end if;
   if match_count is null or match_count < 1 or match_count > 200 then
     raise exception using
@@ -1754,7 +1838,7 @@ begin
       message = pg_catalog.format('min_similarity must be between -1 and 1, got %s', min_similarity);
   end if;
 
-  tenant := private.search_client_id(search_embeddings.client_id);
+  tenant := private.request_client_id(search_embeddings.client_id);
   if collection_ids is not null or knowledge_base_ids is not null then
     doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
   end if;
@@ -1799,7 +1883,8 @@ begin
           join public.documents as d on d.client_id = n.client_id and d.id = n.document_id
           join public.knowledge_collections as k
             on k.client_id = d.client_id and k.id = d.collection_id
-         where min_similarity is null or 1 - n.distance >= min_similarity
+         where n.distance <> 'NaN'::float8
+           and (min_similarity is null or 1 - n.distance >= min_similarity)
          order by n.distance, n.id;
       return;
     end if;
@@ -1816,11 +1901,12 @@ begin
              limit match_count) as n;
   end if;
 
-  if min_similarity is not null and ids is not null then
+  if ids is not null then
     select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
       into ids, distances
       from unnest(ids, distances) with ordinality as r (id, distance, ord)
-     where 1 - r.distance >= min_similarity;
+     where r.distance <> 'NaN'::float8
+       and (min_similarity is null or 1 - r.distance >= min_similarity);
   end if;
 
   if usage_agent_id is not null and ids is not null then
@@ -1855,10 +1941,10 @@ CREATE FUNCTION public.start_agent_execution(agent_id uuid, input jsonb DEFAULT 
     SET search_path TO ''
     AS $$
 declare
-  target uuid := private.search_client_id(start_agent_execution.client_id);
+  target uuid := private.request_client_id(start_agent_execution.client_id);
   result public.agent_executions;
 begin
-  if current_user in ('anon', 'authenticated') and private.current_client_id('member') is null then
+  if not private.request_is_backend() and private.current_client_id('member') is null then
     raise exception using
       errcode = '42501',
       message = 'starting an agent execution requires the member role';
@@ -2009,6 +2095,31 @@ ALTER FUNCTION storage.foldername(name text) OWNER TO supabase_storage_admin;
 --
 
 COMMENT ON FUNCTION storage.foldername(name text) IS 'Folder segments of an object name: storage.foldername(''a/b/c.txt'') = {a,b} (Supabase Storage helper).';
+
+--
+-- Name: protect_delete(); Type: FUNCTION; Schema: storage; Owner: supabase_storage_admin
+--
+
+CREATE FUNCTION storage.protect_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+    begin
+      if coalesce(pg_catalog.current_setting('storage.allow_delete_query', true), 'false') <> 'true' then
+        raise exception 'direct deletion from storage tables is not allowed; use the Storage API'
+          using errcode = '42501',
+                hint = 'The Storage service sets storage.allow_delete_query for its own deletes.';
+      end if;
+      return null;
+    end
+    $$;
+
+ALTER FUNCTION storage.protect_delete() OWNER TO supabase_storage_admin;
+
+--
+-- Name: FUNCTION protect_delete(); Type: COMMENT; Schema: storage; Owner: supabase_storage_admin
+--
+
+COMMENT ON FUNCTION storage.protect_delete() IS 'Statement trigger: refuses a DELETE on storage.buckets / storage.objects unless storage.allow_delete_query = true (as Supabase Storage).';
 
 --
 -- Name: users; Type: TABLE; Schema: auth; Owner: supabase_auth_admin
@@ -2384,6 +2495,7 @@ CREATE TABLE public.embedding_cache (
     embedding extensions.vector NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT embedding_cache_content_hash_chk CHECK ((length(content_hash) = 32)),
+    CONSTRAINT embedding_cache_dimensions_chk CHECK (((model ~ ':[1-9][0-9]{0,4}$'::text) AND (extensions.vector_dims(embedding) = ("substring"(model, ':([1-9][0-9]{0,4})$'::text))::integer))),
     CONSTRAINT embedding_cache_model_chk CHECK (((length(model) >= 1) AND (length(model) <= 200)))
 );
 
@@ -2395,7 +2507,13 @@ ALTER TABLE public.embedding_cache OWNER TO postgres;
 -- Name: TABLE embedding_cache; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TABLE public.embedding_cache IS 'Embeddings already computed, per client, keyed by (model, sha256 of the exact text), so repeated chunks and queries never call the embedding API twice. Per client on purpose: a shared cache would tell one tenant whether another embedded a given text. Users of the client read and add; only the backend deletes.';
+COMMENT ON TABLE public.embedding_cache IS 'Embeddings already computed, per client, keyed by (model "<name>:<dimensions>", sha256 of the exact text), so repeated chunks and queries never call the embedding API twice. Per client on purpose: a shared cache would tell one tenant whether another embedded a given text. Users of the client read; only the backend writes (a user-written vector would steer other users'' searches).';
+
+--
+-- Name: CONSTRAINT embedding_cache_dimensions_chk ON embedding_cache; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT embedding_cache_dimensions_chk ON public.embedding_cache IS 'model ends with :<dimensions> and the embedding has exactly that many dimensions.';
 
 --
 -- Name: knowledge_bases; Type: TABLE; Schema: public; Owner: postgres
@@ -2466,7 +2584,9 @@ CREATE TABLE public.users (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     last_login timestamp with time zone,
-    CONSTRAINT users_role_chk CHECK ((role = ANY (ARRAY['viewer'::text, 'member'::text, 'admin'::text])))
+    status text DEFAULT 'active'::text NOT NULL,
+    CONSTRAINT users_role_chk CHECK ((role = ANY (ARRAY['viewer'::text, 'member'::text, 'admin'::text]))),
+    CONSTRAINT users_status_chk CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text])))
 );
 
 ALTER TABLE ONLY public.users FORCE ROW LEVEL SECURITY;
@@ -2490,6 +2610,12 @@ COMMENT ON COLUMN public.users.role IS 'Role inside the client: viewer (read), m
 --
 
 COMMENT ON COLUMN public.users.last_login IS 'Copied from auth.users.last_sign_in_at by trigger.';
+
+--
+-- Name: COLUMN users.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.users.status IS 'active | suspended. A suspended user gets nothing, own profile included, whatever their JWT says. Admins set it for other users of their tenant; the backend for anyone.';
 
 --
 -- Name: buckets; Type: TABLE; Schema: storage; Owner: supabase_storage_admin
@@ -3128,6 +3254,18 @@ CREATE TRIGGER knowledge_collections_set_updated_at BEFORE UPDATE ON public.know
 CREATE TRIGGER users_set_updated_at BEFORE UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION private.tg__set_updated_at();
 
 --
+-- Name: buckets protect_buckets_delete; Type: TRIGGER; Schema: storage; Owner: supabase_storage_admin
+--
+
+CREATE TRIGGER protect_buckets_delete BEFORE DELETE ON storage.buckets FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
+
+--
+-- Name: objects protect_objects_delete; Type: TRIGGER; Schema: storage; Owner: supabase_storage_admin
+--
+
+CREATE TRIGGER protect_objects_delete BEFORE DELETE ON storage.objects FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
+
+--
 -- Name: agent_executions agent_executions_agent_fk; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -3495,12 +3633,6 @@ CREATE POLICY documents_update ON public.documents FOR UPDATE TO authenticated U
 ALTER TABLE public.embedding_cache ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: embedding_cache embedding_cache_insert; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY embedding_cache_insert ON public.embedding_cache FOR INSERT TO authenticated WITH CHECK ((client_id = ( SELECT private.current_client_id('viewer'::text) AS current_client_id)));
-
---
 -- Name: embedding_cache embedding_cache_select; Type: POLICY; Schema: public; Owner: postgres
 --
 
@@ -3606,7 +3738,7 @@ ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;
 -- Name: users users_select; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY users_select ON public.users FOR SELECT TO authenticated USING (((id = ( SELECT auth.uid() AS uid)) OR (client_id = ( SELECT private.current_client_id('viewer'::text) AS current_client_id))));
+CREATE POLICY users_select ON public.users FOR SELECT TO authenticated USING (((id = ( SELECT private.current_user_id() AS current_user_id)) OR (client_id = ( SELECT private.current_client_id('viewer'::text) AS current_client_id))));
 
 --
 -- Name: users users_update; Type: POLICY; Schema: public; Owner: postgres
@@ -3630,25 +3762,25 @@ ALTER TABLE storage.objects ENABLE ROW LEVEL SECURITY;
 -- Name: objects renum_documents_objects_delete; Type: POLICY; Schema: storage; Owner: supabase_storage_admin
 --
 
-CREATE POLICY renum_documents_objects_delete ON storage.objects FOR DELETE TO authenticated USING (((bucket_id = 'documents'::text) AND ((storage.foldername(name))[1] = (( SELECT private.current_client_id('member'::text) AS current_client_id))::text)));
+CREATE POLICY renum_documents_objects_delete ON storage.objects FOR DELETE TO authenticated USING (((bucket_id = 'documents'::text) AND (private.storage_object_client_id(name) = ( SELECT private.current_client_id('member'::text) AS current_client_id))));
 
 --
 -- Name: objects renum_documents_objects_insert; Type: POLICY; Schema: storage; Owner: supabase_storage_admin
 --
 
-CREATE POLICY renum_documents_objects_insert ON storage.objects FOR INSERT TO authenticated WITH CHECK (((bucket_id = 'documents'::text) AND ((storage.foldername(name))[1] = (( SELECT private.current_client_id('member'::text) AS current_client_id))::text)));
+CREATE POLICY renum_documents_objects_insert ON storage.objects FOR INSERT TO authenticated WITH CHECK (((bucket_id = 'documents'::text) AND (private.storage_object_client_id(name) = ( SELECT private.current_client_id('member'::text) AS current_client_id))));
 
 --
 -- Name: objects renum_documents_objects_select; Type: POLICY; Schema: storage; Owner: supabase_storage_admin
 --
 
-CREATE POLICY renum_documents_objects_select ON storage.objects FOR SELECT TO authenticated USING (((bucket_id = 'documents'::text) AND ((storage.foldername(name))[1] = (( SELECT private.current_client_id('viewer'::text) AS current_client_id))::text)));
+CREATE POLICY renum_documents_objects_select ON storage.objects FOR SELECT TO authenticated USING (((bucket_id = 'documents'::text) AND (private.storage_object_client_id(name) = ( SELECT private.current_client_id('viewer'::text) AS current_client_id))));
 
 --
 -- Name: objects renum_documents_objects_update; Type: POLICY; Schema: storage; Owner: supabase_storage_admin
 --
 
-CREATE POLICY renum_documents_objects_update ON storage.objects FOR UPDATE TO authenticated USING (((bucket_id = 'documents'::text) AND ((storage.foldername(name))[1] = (( SELECT private.current_client_id('member'::text) AS current_client_id))::text))) WITH CHECK (((bucket_id = 'documents'::text) AND ((storage.foldername(name))[1] = (( SELECT private.current_client_id('member'::text) AS current_client_id))::text)));
+CREATE POLICY renum_documents_objects_update ON storage.objects FOR UPDATE TO authenticated USING (((bucket_id = 'documents'::text) AND (private.storage_object_client_id(name) = ( SELECT private.current_client_id('member'::text) AS current_client_id)))) WITH CHECK (((bucket_id = 'documents'::text) AND (private.storage_object_client_id(name) = ( SELECT private.current_client_id('member'::text) AS current_client_id))));
 
 --
 -- Name: supabase_realtime; Type: PUBLICATION; Schema: -; Owner: postgres
@@ -3801,6 +3933,14 @@ GRANT ALL ON FUNCTION private.cancel_investigation(investigation_id uuid) TO aut
 GRANT ALL ON FUNCTION private.cancel_investigation(investigation_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION current_user_id(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.current_user_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.current_user_id() TO authenticated;
+GRANT ALL ON FUNCTION private.current_user_id() TO service_role;
+
+--
 -- Name: FUNCTION enforce_monthly_token_quota(client_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -3825,6 +3965,22 @@ GRANT ALL ON FUNCTION private.record_chunk_usage(client_id uuid, agent_id uuid, 
 GRANT ALL ON FUNCTION private.record_chunk_usage(client_id uuid, agent_id uuid, chunk_ids uuid[], execution_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION request_client_id(requested_client_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.request_client_id(requested_client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.request_client_id(requested_client_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.request_client_id(requested_client_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION request_is_backend(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.request_is_backend() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.request_is_backend() TO authenticated;
+GRANT ALL ON FUNCTION private.request_is_backend() TO service_role;
+
+--
 -- Name: FUNCTION scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -3833,12 +3989,12 @@ GRANT ALL ON FUNCTION private.scoped_document_ids(client_id uuid, collection_ids
 GRANT ALL ON FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]) TO service_role;
 
 --
--- Name: FUNCTION search_client_id(requested_client_id uuid); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION storage_object_client_id(name text); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.search_client_id(requested_client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.search_client_id(requested_client_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION private.search_client_id(requested_client_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.storage_object_client_id(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.storage_object_client_id(name text) TO authenticated;
+GRANT ALL ON FUNCTION private.storage_object_client_id(name text) TO service_role;
 
 --
 -- Name: FUNCTION text_search_regconfig(config text); Type: ACL; Schema: private; Owner: postgres
@@ -3967,7 +4123,6 @@ GRANT ALL ON FUNCTION public.cancel_investigation(investigation_id uuid) TO serv
 --
 
 REVOKE ALL ON FUNCTION public.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) TO service_role;
 
 --
@@ -3989,7 +4144,6 @@ GRANT ALL ON FUNCTION public.create_investigation(query text, data_source text, 
 --
 
 REVOKE ALL ON FUNCTION public.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) TO service_role;
 
 --
@@ -4020,7 +4174,6 @@ GRANT ALL ON FUNCTION public.most_used_documents(match_count integer, agent_id u
 --
 
 REVOKE ALL ON FUNCTION public.record_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.record_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.record_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) TO service_role;
 
 --
@@ -4358,30 +4511,6 @@ GRANT SELECT ON TABLE public.embedding_cache TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.embedding_cache TO service_role;
 
 --
--- Name: COLUMN embedding_cache.client_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(client_id) ON TABLE public.embedding_cache TO authenticated;
-
---
--- Name: COLUMN embedding_cache.model; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(model) ON TABLE public.embedding_cache TO authenticated;
-
---
--- Name: COLUMN embedding_cache.content_hash; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(content_hash) ON TABLE public.embedding_cache TO authenticated;
-
---
--- Name: COLUMN embedding_cache.embedding; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(embedding) ON TABLE public.embedding_cache TO authenticated;
-
---
 -- Name: TABLE knowledge_bases; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -4457,6 +4586,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.users TO service_role;
 GRANT UPDATE(role) ON TABLE public.users TO authenticated;
 
 --
+-- Name: COLUMN users.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status) ON TABLE public.users TO authenticated;
+
+--
 -- Name: TABLE buckets; Type: ACL; Schema: storage; Owner: supabase_storage_admin
 --
 
@@ -4483,12 +4618,30 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENC
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES TO service_role;
 
 --
+-- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: public; Owner: supabase_admin
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON SEQUENCES TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON SEQUENCES TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON SEQUENCES TO service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON SEQUENCES TO postgres;
+
+--
 -- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: public; Owner: postgres
 --
 
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS TO service_role;
+
+--
+-- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: public; Owner: supabase_admin
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON FUNCTIONS TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON FUNCTIONS TO service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON FUNCTIONS TO postgres;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: public; Owner: postgres
@@ -4499,31 +4652,40 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES 
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES TO service_role;
 
 --
+-- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: public; Owner: supabase_admin
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON TABLES TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON TABLES TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON TABLES TO service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON TABLES TO postgres;
+
+--
 -- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: storage; Owner: supabase_storage_admin
 --
 
-ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON SEQUENCES TO postgres;
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON SEQUENCES TO anon;
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON SEQUENCES TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON SEQUENCES TO service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON SEQUENCES TO postgres;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: storage; Owner: supabase_storage_admin
 --
 
-ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON FUNCTIONS TO postgres;
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON FUNCTIONS TO anon;
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON FUNCTIONS TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON FUNCTIONS TO service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON FUNCTIONS TO postgres;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: storage; Owner: supabase_storage_admin
 --
 
-ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON TABLES TO postgres;
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON TABLES TO anon;
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON TABLES TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON TABLES TO service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_storage_admin IN SCHEMA storage GRANT ALL ON TABLES TO postgres;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: -; Owner: postgres

@@ -851,7 +851,7 @@ def whatif_plpgsql_client_id(
     conn: Conn, groups: dict[str, list[Query]], rounds: int
 ) -> dict[str, ClassResult] | None:
     """What-if: private.current_client_id (called by every RLS policy and by
-    private.search_client_id) as PL/pgSQL instead of SQL, same query and attributes: PL/pgSQL
+    private.request_client_id) as PL/pgSQL instead of SQL, same query and attributes: PL/pgSQL
     keeps its plan for the session, a non-inlinable SQL function is planned on every call."""
     src = str(scalar(conn, f"select pg_get_functiondef('{CLIENT_ID_SIGNATURE}'::regprocedure)"))
     match = re.search(r"AS \$function\$(.*)\$function\$", src, re.DOTALL)
@@ -875,7 +875,7 @@ def whatif_plpgsql_client_id(
 
 
 TINY_STEPS: Final = {
-    "resolve the tenant (`private.search_client_id`)": "select private.search_client_id(%(t)s)",
+    "resolve the tenant (`private.request_client_id`)": "select private.request_client_id(%(t)s)",
     "rank: ids and distances of the 10 nearest": """
         select pg_catalog.array_agg(n.id order by n.distance, n.id),
                pg_catalog.array_agg(n.distance order by n.distance, n.id)
@@ -933,7 +933,7 @@ def tiny_breakdown(
             for q in queries:
                 user = claims_of(q).get("role") == "authenticated"
                 params = {
-                    "t": None if user and "search_client_id" in query else q.tenant.client_id,
+                    "t": None if user and "request_client_id" in query else q.tenant.client_id,
                     "q": q.vector,
                     "ids": q.truth,
                 }
@@ -1933,7 +1933,7 @@ class Report:
             w(
                 "**C. `private.current_client_id` in PL/pgSQL** (same query, same attributes; "
                 "it is called by every RLS policy, once per table per statement, and by "
-                "`private.search_client_id`; a non-inlinable SQL function is planned again on "
+                "`private.request_client_id`; a non-inlinable SQL function is planned again on "
                 "every call, PL/pgSQL keeps its plan for the session). search_embeddings as the "
                 "user and as service_role:"
             )

@@ -270,6 +270,12 @@ revoke all on function public.record_chunk_usage(uuid, uuid[], uuid, uuid) from 
 grant execute on function public.record_chunk_usage(uuid, uuid[], uuid, uuid) to authenticated, service_role;
 -- <<< sql/functions/public.record_chunk_usage.sql
 
+-- pgvector defines hnsw.* when its library loads. A non-superuser (hosted Supabase's postgres) may
+-- name an extension's parameter in a function's SET clause only once that library is loaded in
+-- the session (42501 otherwise), and every migration runs on a fresh connection: calling one of
+-- pgvector's C functions loads it. (Fixed in place: without it 0007 never applied on Supabase.)
+do $$ begin perform extensions.vector_dims('[1]'::extensions.vector); end $$; -- loads vector
+
 -- >>> sql/functions/private.nearest_chunks_hnsw.sql
 /* why: the HNSW half of public.search_embeddings, kept apart so its planner settings apply to
    this one query only.

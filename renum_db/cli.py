@@ -76,7 +76,16 @@ def _cmd_db(args: argparse.Namespace) -> int:
     if args.action == "up":
         print(f"embedded PostgreSQL {settings.pg_version} running: {server.url()}")
     elif args.action == "url":
-        print(server.url())
+        # Never starts a server: print the URL of a running one, or say where one would be.
+        url = server.running_url()
+        if url is None:
+            print(
+                f"no embedded PostgreSQL {settings.pg_version} runs on {server.pgdata}; "
+                "`renum-db db up` (or any command that needs it) starts one there",
+                file=sys.stderr,
+            )
+            return 1
+        print(url)
     else:
         print("stopped" if server.stop() else "not running")
     return 0

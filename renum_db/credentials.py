@@ -310,13 +310,17 @@ def list_credentials(
 ) -> list[CredentialInfo]:
     """Metadata of credentials, ordered by service and type; no ciphertext is selected.
 
-    As a tenant user (`act_as` with user claims) RLS limits the rows to the caller's tenant and
-    to admins; `client_id` may then be omitted. Any other role (the backend) must pass it.
+    As a tenant user (any role that does not bypass RLS, whatever its name) RLS limits the rows
+    to the caller's tenant and to admins; `client_id` may then be omitted. The backend (a role
+    that bypasses RLS) must pass it.
     """
     with wrap_errors():
         if client_id is None:
-            role = conn.execute("select current_user").fetchone()
-            if role is None or role[0] != "authenticated":
+            bypasses = conn.execute(
+                "select rolbypassrls or rolsuper from pg_catalog.pg_roles"
+                " where rolname = current_user"
+            ).fetchone()
+            if bypasses is None or bypasses[0]:
                 raise InvalidInput("client_id is required unless acting as a tenant user")
         rows = conn.execute(
             f"select {_METADATA} from public.api_credentials"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import Any, LiteralString, Self
 from uuid import UUID
 
 import psycopg
@@ -21,11 +21,36 @@ from psycopg_pool import ConnectionPool
 from renum_db.config import Settings, load_settings
 from renum_db.errors import ConfigurationError, DatabaseError, wrap_errors
 
-__all__ = ["API_ROLES", "Database", "act_as", "user_claims"]
+__all__ = ["API_ROLES", "Database", "act_as", "reset_connection", "user_claims"]
 
-# The roles PostgREST switches to; anything else in a `role` claim is refused here, as
-# PostgREST would refuse a role the authenticator cannot become.
+# The roles every Supabase project has. Any other `role` claim is accepted only if the database
+# says the `authenticator` login may become it (a custom PostgREST role), as PostgREST would. This
+# is a client-side guard only: what a role may do is decided in the database, by capability.
 API_ROLES = frozenset({"anon", "authenticated", "service_role"})
+
+_AUTHENTICATOR_MAY_BECOME = """
+select exists (
+  select from pg_catalog.pg_roles as r, pg_catalog.pg_roles as a
+   where r.rolname = %s and a.rolname = 'authenticator'
+     and r.oid <> a.oid
+     and pg_catalog.pg_has_role(a.oid, r.oid, 'member')
+)
+"""
+
+# Returned connections are reset: role, session settings (request.jwt.claims included), temporary
+# tables, cursors, advisory locks, LISTEN, cached plans: nothing of one checkout reaches the next.
+# This is DISCARD ALL without its DEALLOCATE ALL, which would pull psycopg's prepared statements
+# from under it. `set session authorization default` also resets `role`, which RESET ALL skips.
+_RESET: tuple[LiteralString, ...] = (
+    "set session authorization default",
+    "reset all",
+    "close all",
+    "unlisten *",
+    "select pg_catalog.pg_advisory_unlock_all()",
+    "discard plans",
+    "discard temp",
+    "discard sequences",
+)
 
 
 def user_claims(
@@ -42,6 +67,17 @@ def user_claims(
     if extra:
         claims.update(extra)
     return claims
+
+
+def reset_connection(conn: Connection[Any]) -> None:
+    """The pool's reset callback (the connection is idle): every session-level state goes."""
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        for statement in _RESET:
+            conn.execute(statement, prepare=False)
+    finally:
+        conn.autocommit = autocommit
 
 
 def _raise_if_aborted(conn: Connection[Any]) -> None:
@@ -64,12 +100,15 @@ def act_as(conn: Connection[Any], claims: Mapping[str, Any] | None) -> Iterator[
     # Without a user JWT, PostgREST runs the request with the anon key's claims: role anon.
     claims = dict(claims) if claims else {"role": "anon"}
     role = str(claims.get("role") or "anon")
-    if role not in API_ROLES:
-        raise ConfigurationError(
-            f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})"
-        )
     payload = json.dumps(claims, separators=(",", ":"), default=str)
     with wrap_errors(), conn.transaction():
+        if role not in API_ROLES:
+            allowed = conn.execute(_AUTHENTICATOR_MAY_BECOME, (role,)).fetchone()
+            if not (allowed and allowed[0]):
+                raise ConfigurationError(
+                    f"role {role!r} is not an API role ({', '.join(sorted(API_ROLES))})"
+                    " nor a role the authenticator may become"
+                )
         previous = conn.execute(
             "select current_setting('role'),"
             " coalesce(current_setting('request.jwt.claims', true), '')"
@@ -100,6 +139,7 @@ class Database:
             min_size=min_size,
             max_size=max_size,
             kwargs={"autocommit": False},
+            reset=reset_connection,
             open=False,
             name="renum_db",
         )

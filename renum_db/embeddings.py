@@ -9,7 +9,9 @@
 - `LexicalHashingEmbeddings` needs no key and no network: lexical feature hashing, deterministic
   and good enough for tests and demos, but not semantic.
 - `CachedEmbeddings` puts any provider behind `public.embedding_cache`, per tenant, so a text
-  already embedded with the same model and dimensions is never sent to the provider again.
+  already embedded with the same model and dimensions is never sent to the provider again. Only
+  the backend writes the cache; a user's connection reads it and computes misses without storing
+  them, so no vector a user could choose ever reaches another user's search.
 - `embedding_provider_from_env()` picks OpenAI when OPENAI_API_KEY is set, the lexical provider
   otherwise.
 
@@ -425,7 +427,7 @@ class LexicalHashingEmbeddings:
 # Cache in Postgres
 # --------------------------------------------------------------------------------------------
 
-_RESOLVE_CLIENT: Final = "select private.search_client_id(%s::uuid)"
+_RESOLVE_CLIENT: Final = "select private.request_client_id(%s::uuid), private.request_is_backend()"
 
 _SELECT_CACHED: Final = """
 select content_hash, embedding
@@ -466,9 +468,14 @@ class CachedEmbeddings:
 
     `conn` is the connection of a block from `Database.as_user(...)`, `as_service_role()` or
     `act_as(...)`; use the cache inside that block. The tenant is resolved once, here, by
-    `private.search_client_id`: a user's own active client (passing another client_id is
-    refused with PermissionDenied), or, for service_role and other backend roles, the
-    `client_id` they must pass.
+    `private.request_client_id`: a user's own active client (passing another client_id is
+    refused with PermissionDenied), or, for the backend (a role that bypasses RLS), the
+    `client_id` it must pass.
+
+    Only the backend writes the cache (`writes` is True there). On a user's connection the cache
+    is read (every row in it was written by the backend) and misses are computed by the provider
+    and returned without being stored: the database cannot check that a vector belongs to its
+    text, so a user-written vector would steer other users' searches for that text.
 
     Rows are keyed by (client, f"{provider.model}:{provider.dimensions}", sha256 of the exact
     UTF-8 text), so changing the model or its dimensions never reuses old vectors. `embed`
@@ -511,11 +518,12 @@ class CachedEmbeddings:
             raise
         assert row is not None
         self.client_id: UUID = row[0]
+        self.writes: bool = bool(row[1])
 
     def __repr__(self) -> str:
         return (
             f"CachedEmbeddings(provider={self.provider!r}, client_id={self.client_id},"
-            f" cache_model={self.cache_model!r})"
+            f" cache_model={self.cache_model!r}, writes={self.writes})"
         )
 
     def embed(self, texts: Sequence[str]) -> list[Embedding]:
@@ -550,6 +558,8 @@ class CachedEmbeddings:
                         f" expected {self.dimensions}"
                     )
                 vectors[text] = _as_float4(vector)
+            if not self.writes:
+                return [vectors[text] for text in items]
             with wrap_errors():
                 self._conn.execute(
                     _INSERT_CACHED,

@@ -101,7 +101,7 @@ class _Target:
     document_id: UUID
 
 
-_TENANT = "select private.search_client_id(%(client_id)s::uuid)"
+_TENANT = "select private.request_client_id(%(client_id)s::uuid)"
 
 _COLLECTION = """
     select id from public.knowledge_collections

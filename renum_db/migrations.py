@@ -7,6 +7,10 @@
   already has. It is applied before migrations when the target is not a Supabase project
   (`RENUM_SUPABASE_SHIM=auto`, detected by the absence of the `supabase_admin` role), always, or
   never. It is never part of the migration chain.
+* Who applies what: on the embedded cluster (hosted-shaped, see renum_db.embedded) the shim is
+  applied as its superuser `supabase_admin` (`auto` = apply: the embedded cluster is never a
+  Supabase project) and the migrations run as the non-superuser `postgres`, exactly as a deploy
+  to hosted Supabase runs them. On an external DATABASE_URL both use that URL's role.
 * Deploys cannot wedge (docs/operations.md, "Deploy safety"): every mutating command holds one
   session-level advisory lock on a dedicated connection from its first statement to its last, so
   concurrent runs queue and a dead process releases it with its session. Under that lock, a
@@ -90,6 +94,7 @@ def project_root() -> Path:
 class Target:
     url: str
     embedded: bool
+    shim_url: str | None = None  # the role that applies the shim, when not the migrating one
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +110,8 @@ def resolve_target(settings: Settings | None = None) -> Target:
         return Target(settings.database_url, embedded=False)
     from renum_db.embedded import server_for
 
-    return Target(server_for(settings.data_dir, settings.pg_version).url(), embedded=True)
+    server = server_for(settings.data_dir, settings.pg_version)
+    return Target(server.url(), embedded=True, shim_url=server.admin_url())
 
 
 def _yoyo_url(url: str, application_name: str | None = None) -> str:
@@ -130,20 +136,32 @@ def shim_needed(conn: psycopg.Connection[Any], mode: ShimMode) -> bool:
     return not (found and found[0])
 
 
-def apply_shim(conn: psycopg.Connection[Any], root: Path | None = None) -> list[str]:
-    """Apply sql/supabase/*.sql in order, each file in its own transaction. Idempotent."""
+def apply_shim(
+    conn: psycopg.Connection[Any], root: Path | None = None, *, only: tuple[str, ...] = ()
+) -> list[str]:
+    """Apply sql/supabase/*.sql (or the files named in `only`) in order, each file in its own
+    transaction. Idempotent."""
     root = root or project_root()
     applied = []
     for path in sorted((root / "sql" / "supabase").glob("*.sql")):
+        if only and path.name not in only:
+            continue
         with conn.transaction():
             conn.execute(path.read_text(encoding="utf-8"))
         applied.append(path.name)
     return applied
 
 
-def _prepare(url: str, shim: ShimMode, root: Path) -> None:
+def _prepare(url: str, shim: ShimMode, root: Path, shim_url: str | None = None) -> None:
+    from renum_db.embedded import admin_url_for
+
+    shim_url = shim_url or admin_url_for(url)
+    if shim_url and shim != "never":
+        # The embedded cluster: its superuser applies the shim, the caller's role migrates.
+        with wrap_errors(), psycopg.connect(shim_url, autocommit=True) as admin:
+            log.info("applying the local Supabase shim: %s", ", ".join(apply_shim(admin, root)))
     with wrap_errors(), psycopg.connect(url, autocommit=True) as conn:
-        if shim_needed(conn, shim):
+        if not shim_url and shim_needed(conn, shim):
             log.info("applying the local Supabase shim: %s", ", ".join(apply_shim(conn, root)))
         conn.execute(f"create schema if not exists {MIGRATIONS_SCHEMA}")
         conn.execute(f"revoke all on schema {MIGRATIONS_SCHEMA} from public")
@@ -431,14 +449,19 @@ def _drop_invalid_indexes(conn: psycopg.Connection[Any], pending: list[Any]) -> 
 
 @contextmanager
 def _locked_session(
-    url: str, command: str, root: Path, shim: ShimMode, timeout: float | None
+    url: str,
+    command: str,
+    root: Path,
+    shim: ShimMode,
+    timeout: float | None,
+    shim_url: str | None = None,
 ) -> Iterator[tuple[psycopg.Connection[Any], Any, Any]]:
     """The deploy lock, then the shim / bookkeeping schema, yoyo's backend and yoyo's lock."""
     limit = _lock_timeout(timeout)
     with deploy_lock(url, command, timeout=limit) as lock_conn:
         with wrap_errors():
             _end_orphans(lock_conn)
-        _prepare(url, shim, root)
+        _prepare(url, shim, root, shim_url)
         with _yoyo(url, root, _worker_name(command)) as (backend, chain), wrap_errors():
             _claim_yoyo_lock(lock_conn, limit)
             # yoyo's own lock() becomes a no-op: this session already holds it.
@@ -457,11 +480,18 @@ def apply(
     shim: ShimMode = "auto",
     root: Path | None = None,
     target: str | None = None,
+    shim_url: str | None = None,
     lock_timeout: float | None = None,
 ) -> list[str]:
-    """Apply pending migrations (up to and including `target`, if given); return their ids."""
+    """Apply pending migrations (up to and including `target`, if given); return their ids.
+    `shim_url`: who applies the shim (default: the embedded superuser for an embedded `url`,
+    else `url` itself)."""
     root = root or project_root()
-    with _locked_session(url, "migrate", root, shim, lock_timeout) as (conn, backend, chain):
+    with _locked_session(url, "migrate", root, shim, lock_timeout, shim_url) as (
+        conn,
+        backend,
+        chain,
+    ):
         if target is not None and target not in {m.id for m in chain}:
             raise ConfigurationError(f"unknown migration {target!r}")
         applied = [m.id for m in backend.to_rollback(chain)]

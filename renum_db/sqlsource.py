@@ -18,6 +18,10 @@ sql/policies is embedded somewhere, and that each block of a rollback equals the
 source in the last forward migration *before* the rolled-back one (what the database ran then).
 Older migrations keep the copy they were applied with (history is immutable); changing a function
 means adding a migration that embeds the new version, with a rollback that embeds the old one.
+Removing one means deleting its file and adding a migration that drops the object and says so on a
+line of its own:
+
+    -- <<< removed sql/functions/private.search_client_id.sql
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = ["Block", "check", "parse_blocks", "render", "sync_file"]
 
 _OPEN = re.compile(r"^-- >>> (?P<spec>\S.*?)\s*$")
 _CLOSE = re.compile(r"^-- <<< (?P<spec>\S.*?)\s*$")
+_REMOVED = re.compile(r"^-- <<< removed (?P<source>\S+)\s*$")
 SOURCE_DIRS = ("sql/functions", "sql/policies")
 
 
@@ -64,7 +69,7 @@ def parse_blocks(text: str, *, where: str = "<text>") -> list[Block]:
     while i < len(lines):
         m = _OPEN.match(lines[i])
         if not m:
-            if _CLOSE.match(lines[i]):
+            if _CLOSE.match(lines[i]) and not _REMOVED.match(lines[i]):
                 raise ValueError(f"{where}:{i + 1}: closing marker without an opening one")
             i += 1
             continue
@@ -144,6 +149,11 @@ def check(root: Path, migrations_dir: Path | None = None) -> list[str]:
         for block in blocks:
             latest[block.spec] = (path, block)
             used_sources.add(block.source)
+        for line in path.read_text(encoding="utf-8").split("\n"):
+            removed = _REMOVED.match(line)
+            if removed:
+                gone = removed.group("source")
+                latest = {k: v for k, v in latest.items() if v[1].source != gone}
     for spec, (path, block) in sorted(latest.items()):
         try:
             expected = render(root, block.source, block.params)

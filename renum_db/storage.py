@@ -50,7 +50,13 @@ from renum_db.repositories.knowledge import (
     KnowledgeCollectionRepository,
 )
 
-__all__ = ["DOCUMENTS_BUCKET", "DocumentStorage", "StoredDocument", "object_name_for"]
+__all__ = [
+    "DOCUMENTS_BUCKET",
+    "DocumentStorage",
+    "StoredDocument",
+    "check_object_name",
+    "object_name_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +81,10 @@ class StoredDocument:
 
 
 def _check_filename(filename: str) -> None:
-    if not filename or filename in (".", "..") or filename != filename.strip():
+    """The file-name rule of private.storage_object_client_id, exactly: 1 to 255 characters, not
+    `.` or `..`, no `/`, `\\` or control character (U+0000-U+001F, U+007F), no leading or
+    trailing space."""
+    if not filename or filename in (".", "..") or filename != filename.strip(" "):
         raise InvalidInput(f"invalid file name {filename!r}")
     if len(filename) > MAX_FILENAME_LENGTH:
         raise InvalidInput(f"the file name is longer than {MAX_FILENAME_LENGTH} characters")
@@ -83,10 +92,35 @@ def _check_filename(filename: str) -> None:
         raise InvalidInput(f"the file name {filename!r} contains a slash or a control character")
 
 
+def _canonical_uuid(text: str, what: str) -> UUID:
+    try:
+        value = UUID(text)
+    except ValueError:
+        raise InvalidInput(f"the {what} {text!r} is not a uuid") from None
+    if str(value) != text:  # one spelling per folder: lowercase, hyphenated, no braces
+        raise InvalidInput(f"the {what} {text!r} is not a canonical lowercase uuid")
+    return value
+
+
+def check_object_name(name: str) -> UUID:
+    """Validate `<client_id>/<uuid>/<file name>` as the storage policies do (through
+    private.storage_object_client_id) and return the client id; InvalidInput otherwise (`..`,
+    empty or `.` segments, a leading slash, uppercase uuids, more or fewer segments)."""
+    parts = name.split("/")
+    if len(parts) != 3:
+        raise InvalidInput(f"object name {name!r} is not <client_id>/<uuid>/<file name>")
+    client_id = _canonical_uuid(parts[0], "client folder")
+    _canonical_uuid(parts[1], "upload folder")
+    _check_filename(parts[2])
+    return client_id
+
+
 def object_name_for(client_id: UUID, filename: str, *, upload_id: UUID | None = None) -> str:
-    """`<client_id>/<uuid>/<filename>`: the name of an uploaded file inside the bucket."""
-    _check_filename(filename)
-    return f"{client_id}/{upload_id or uuid.uuid4()}/{filename}"
+    """`<client_id>/<uuid>/<filename>`: the name of an uploaded file inside the bucket, checked
+    with the rule the storage policies apply."""
+    name = f"{client_id}/{upload_id or uuid.uuid4()}/{filename}"
+    check_object_name(name)
+    return name
 
 
 @contextmanager

@@ -39,6 +39,7 @@ from renum_db.errors import (
     RenumDBError,
 )
 from renum_db.local_auth import LocalAuth
+from tests.support import allow_storage_delete
 
 API_VERSION = "2024-01-01"
 Reply = tuple[int, Any]  # (HTTP status, JSON payload or None)
@@ -314,6 +315,7 @@ class SupabaseStub:
         if self.refuse_deletes:
             raise storage_error(500, "InternalError", "deletes are switched off in this stub")
         with self._conn() as conn, act_as(conn, claims):
+            allow_storage_delete(conn)  # as the Storage service does before its own deletes
             rows = conn.execute(
                 """
                 delete from storage.objects where bucket_id = %s and name = any(%s)

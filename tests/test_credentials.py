@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -34,7 +33,7 @@ from renum_db.errors import (
     NotFound,
     PermissionDenied,
 )
-from tests.support import World, create_database, drop_database
+from tests.support import World, create_database, drop_database, wait_for_lock_waiter
 
 KEY_OLD = CredentialKeys.generate()
 KEY_NEW = CredentialKeys.generate()
@@ -541,7 +540,8 @@ def test_rotation_waits_for_a_row_locked_by_a_concurrent_transaction(
             target=lambda: done.append(rotate_credentials(database, both, batch_size=2))
         )
         worker.start()
-        time.sleep(0.5)  # the first pass skips the locked row; the retry waits for it
+        # The first pass skips the locked row; the retry waits for it: commit only once it does.
+        wait_for_lock_waiter(url, holder.info.backend_pid)
         holder.commit()
     worker.join(timeout=30)
     assert len(done) == 1
@@ -596,14 +596,18 @@ def test_no_secret_or_key_in_reprs_errors_or_logs(
     other = service.store(client_id=world.b.client_id, service_name=name(), secret=SECRET + "3")
     force(db_url, other.id, raw(db_url, info.id))
     errors: list[Exception] = []
-    for call in (
-        lambda: service.read(other.id, client_id=world.b.client_id),
-        lambda: service.store(
-            client_id=world.a.client_id, service_name=info.service_name, secret=SECRET
+    failing: list[tuple[Callable[[], object], type[Exception]]] = [
+        (lambda: service.read(other.id, client_id=world.b.client_id), CredentialBindingError),
+        (
+            lambda: service.store(
+                client_id=world.a.client_id, service_name=info.service_name, secret=SECRET
+            ),
+            Conflict,
         ),
-        lambda: CredentialKeys.from_string(f"{KEY_NEW},{KEY_OLD}x"),
-    ):
-        with pytest.raises(Exception) as exc:  # noqa: PT011 - each call fails differently
+        (lambda: CredentialKeys.from_string(f"{KEY_NEW},{KEY_OLD}x"), ConfigurationError),
+    ]
+    for call, expected in failing:
+        with pytest.raises(expected) as exc:
             call()
         errors.append(exc.value)
     secret_obj = Secret(SECRET)

@@ -22,7 +22,7 @@ from renum_db.errors import (
     PermissionDenied,
     RenumDBError,
 )
-from tests.support import World
+from tests.support import CUSTOM_API_ROLE, USER_ROLE, World
 
 Conn = psycopg.Connection[Any]
 
@@ -71,10 +71,12 @@ def test_act_as_runs_the_block_as_the_claimed_role_with_the_claims(
     uid = world.a.users["member"]
     claims = user_claims(uid, email="member@a.example")
     with act_as(conn, claims):
-        assert one(conn, "select current_user::text") == "authenticated"
+        assert one(conn, "select current_user::text") == USER_ROLE
         assert one(conn, "select auth.uid()") == uid
-        assert one(conn, "select auth.jwt()") == json.loads(json.dumps(claims))
-        assert one(conn, "select auth.role()") == "authenticated"
+        assert one(conn, "select auth.jwt()") == json.loads(
+            json.dumps({**claims, "role": USER_ROLE})
+        )
+        assert one(conn, "select auth.role()") == USER_ROLE
 
 
 def test_act_as_service_role_runs_as_service_role(conn: Conn) -> None:
@@ -154,7 +156,7 @@ def test_database_requires_a_url() -> None:
 def test_as_user_runs_as_that_user_end_to_end(db: Database, world: World) -> None:
     uid = world.a.users["member"]
     with db.as_user(uid, email="member@a.example") as conn:
-        assert one(conn, "select current_user::text") == "authenticated"
+        assert one(conn, "select current_user::text") == USER_ROLE
         assert one(conn, "select auth.uid()") == uid
         assert one(conn, "select auth.jwt() ->> 'email'") == "member@a.example"
         tenants = {r[0] for r in conn.execute("select id from public.clients")}
@@ -213,10 +215,67 @@ def test_a_pooled_connection_returns_to_the_connecting_role_after_a_block(
         with single.connection() as conn:
             connecting = state(conn)[0]
         with single.as_user(world.a.users["admin"]) as conn:
-            assert state(conn)[0] == "authenticated"
+            assert state(conn)[0] == USER_ROLE
         with single.connection() as conn:
             assert state(conn)[0] == connecting
             assert one(conn, "select auth.uid()") is None
+
+
+SESSION_LEAKS = {
+    "set role": "set role authenticated",
+    "set": "set statement_timeout = '1234ms'",
+    "set_config(..., false)": "select set_config('request.jwt.claims', %(claims)s, false)",
+    "set_config of a role": "select set_config('role', 'service_role', false)",
+    "temporary table": "create temporary table leak (x int)",
+    "advisory lock": "select pg_advisory_lock(8)",
+}
+
+
+@pytest.mark.parametrize("leak", sorted(SESSION_LEAKS))
+def test_a_session_level_setting_never_reaches_the_next_checkout(
+    db_url: str, world: World, leak: str
+) -> None:
+    """One pooled connection (max_size 1): whatever a block does at session level, the next
+    checkout of the same backend starts clean, auth.uid() included."""
+    claims = json.dumps(user_claims(world.a.users["admin"]))
+    with Database(db_url, min_size=0, max_size=1) as single:
+        with single.connection() as conn:
+            pid = conn.info.backend_pid
+            clean = (
+                state(conn),
+                one(conn, "show statement_timeout"),
+                one(conn, "select count(*) from pg_locks where locktype = 'advisory'"),
+            )
+            conn.execute(SESSION_LEAKS[leak], {"claims": claims})
+        with single.connection() as conn:
+            assert conn.info.backend_pid == pid  # the same connection, reset
+            after = (
+                state(conn),
+                one(conn, "show statement_timeout"),
+                one(conn, "select count(*) from pg_locks where locktype = 'advisory'"),
+            )
+            assert after == clean
+            assert one(conn, "select auth.uid()") is None
+            assert one(conn, "select to_regclass('pg_temp.leak')") is None
+
+
+def test_the_pool_resets_connections_that_ran_user_requests(db_url: str, world: World) -> None:
+    with Database(db_url, min_size=0, max_size=1) as single:
+        with single.as_user(world.a.users["admin"]) as conn:
+            conn.execute(
+                "select set_config('request.jwt.claims', %s, false)",
+                (json.dumps(user_claims(world.b.users["admin"])),),
+            )
+        with single.connection() as conn:
+            assert one(conn, "select auth.uid()") is None
+            assert one(conn, "select count(*) from public.knowledge_bases") > 0  # the login role
+
+
+def test_act_as_accepts_a_custom_role_the_authenticator_may_become(
+    conn: Conn, world: World
+) -> None:
+    with act_as(conn, user_claims(world.a.users["member"], role=CUSTOM_API_ROLE)):
+        assert state(conn)[0] == CUSTOM_API_ROLE
 
 
 def test_a_query_error_inside_as_user_surfaces_as_a_renum_db_exception(

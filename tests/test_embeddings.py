@@ -38,7 +38,13 @@ from renum_db.embeddings import (
     OpenAIEmbeddings,
     embedding_provider_from_env,
 )
-from renum_db.errors import ConfigurationError, InvalidInput, PermissionDenied, RetryableError
+from renum_db.errors import (
+    CheckViolation,
+    ConfigurationError,
+    InvalidInput,
+    PermissionDenied,
+    RetryableError,
+)
 from tests.support import World
 
 SECRET = "sk-test-0123456789abcdefSECRET"
@@ -439,33 +445,34 @@ def cache_rows(db_url: str, model: str) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
+def backend_cache(conn: psycopg.Connection[Any], fake: Any, client_id: Any) -> CachedEmbeddings:
+    return CachedEmbeddings(fake, conn, client_id=client_id)
+
+
 def test_cache_second_call_is_served_without_the_provider(
     database: Database, world: World, db_url: str
 ) -> None:
     fake = CountingProvider()
-    member = world.a.users["member"]
-    with database.as_user(member) as conn:
-        first = CachedEmbeddings(fake, conn).embed(["alpha text", "beta text"])
-    with database.as_user(member) as conn:
-        cache = CachedEmbeddings(fake, conn)
+    a = world.a.client_id
+    with database.as_service_role() as conn:
+        first = backend_cache(conn, fake, a).embed(["alpha text", "beta text"])
+    with database.as_service_role() as conn:
+        cache = backend_cache(conn, fake, a)
         second = cache.embed(["beta text", "alpha text"])
         assert cache.embed(["alpha text"]) == [first[0]]
     assert fake.calls == [["alpha text", "beta text"]]
     assert second == [first[1], first[0]]
     rows = cache_rows(db_url, f"{fake.model}:16")
     assert [(r[0], bytes(r[2])) for r in rows] == sorted(
-        [
-            (world.a.client_id, hashlib.sha256(t.encode()).digest())
-            for t in ("alpha text", "beta text")
-        ],
+        [(a, hashlib.sha256(t.encode()).digest()) for t in ("alpha text", "beta text")],
         key=lambda r: r[1],
     )
 
 
 def test_cache_hits_equal_the_misses_that_stored_them(database: Database, world: World) -> None:
     fake = CountingProvider(dimensions=32)
-    with database.as_user(world.a.users["member"]) as conn:
-        cache = CachedEmbeddings(fake, conn)
+    with database.as_service_role() as conn:
+        cache = backend_cache(conn, fake, world.a.client_id)
         missed = cache.embed(["Ação de cobrança", "x"])
         hit = cache.embed(["Ação de cobrança", "x"])
     assert len(fake.calls) == 1
@@ -478,8 +485,8 @@ def test_cache_preserves_input_order_and_duplicates_calling_the_provider_once(
 ) -> None:
     fake = CountingProvider()
     texts = ["b", "a", "b", "c", "a", ""]
-    with database.as_user(world.a.users["member"]) as conn:
-        cache = CachedEmbeddings(fake, conn)
+    with database.as_service_role() as conn:
+        cache = backend_cache(conn, fake, world.a.client_id)
         cache.embed(["a"])
         result = cache.embed(texts)
     assert fake.calls == [["a"], ["b", "c", ""]]
@@ -502,10 +509,11 @@ def test_cache_empty_input_touches_nothing(database: Database, world: World) -> 
 
 def test_cache_is_per_tenant(database: Database, world: World, db_url: str) -> None:
     fake = CountingProvider()
-    with database.as_user(world.a.users["member"]) as conn:
-        CachedEmbeddings(fake, conn).embed(["shared text"])
+    with database.as_service_role() as conn:
+        backend_cache(conn, fake, world.a.client_id).embed(["shared text"])
+        backend_cache(conn, fake, world.b.client_id).embed(["shared text"])
     with database.as_user(world.b.users["member"]) as conn:
-        CachedEmbeddings(fake, conn).embed(["shared text"])
+        CachedEmbeddings(fake, conn).embed(["shared text"])  # B's own row: a hit
     assert fake.calls == [["shared text"], ["shared text"]]
     clients = {r[0] for r in cache_rows(db_url, f"{fake.model}:16")}
     assert clients == {world.a.client_id, world.b.client_id}
@@ -525,9 +533,9 @@ def test_cache_a_dimension_change_never_reuses_old_vectors(
 ) -> None:
     small = CountingProvider(dimensions=16)
     large = CountingProvider(dimensions=24, model=small.model)
-    with database.as_user(world.a.users["member"]) as conn:
-        CachedEmbeddings(small, conn).embed(["same text"])
-        [v] = CachedEmbeddings(large, conn).embed(["same text"])
+    with database.as_service_role() as conn:
+        backend_cache(conn, small, world.a.client_id).embed(["same text"])
+        [v] = backend_cache(conn, large, world.a.client_id).embed(["same text"])
     assert len(large.calls) == 1
     assert len(v) == 24
 
@@ -541,29 +549,66 @@ def test_cache_service_role_without_client_id_is_a_clear_error(database: Databas
     assert "service_role" in str(info.value)
 
 
-def test_cache_service_role_with_client_id_shares_the_tenant_cache(
-    database: Database, world: World
+def test_cache_a_user_reads_what_the_backend_stored(database: Database, world: World) -> None:
+    fake = CountingProvider()
+    with database.as_service_role() as conn:
+        [stored] = backend_cache(conn, fake, world.a.client_id).embed(["backend text"])
+    with database.as_user(world.a.users["viewer"]) as conn:
+        cache = CachedEmbeddings(fake, conn)
+        assert not cache.writes
+        assert cache.embed(["backend text"]) == [stored]
+    assert fake.calls == [["backend text"]]
+
+
+def test_cache_a_user_computes_misses_without_storing_them(
+    database: Database, world: World, db_url: str
 ) -> None:
     fake = CountingProvider()
-    with database.as_user(world.a.users["member"]) as conn:
-        [stored] = CachedEmbeddings(fake, conn).embed(["backend text"])
-    with database.as_service_role() as conn:
-        cache = CachedEmbeddings(fake, conn, client_id=world.a.client_id)
-        assert cache.embed(["backend text"]) == [stored]
-        cache.embed(["backend only"])
-    with database.as_service_role() as conn:
-        CachedEmbeddings(fake, conn, client_id=world.b.client_id).embed(["backend text"])
-    assert fake.calls == [["backend text"], ["backend only"], ["backend text"]]
+    for _ in range(2):
+        with database.as_user(world.a.users["member"]) as conn:
+            [v] = CachedEmbeddings(fake, conn).embed(["user query"])
+            assert len(v) == 16
+    assert fake.calls == [["user query"], ["user query"]]
+    assert cache_rows(db_url, f"{fake.model}:16") == []
 
 
-def test_cache_a_viewer_can_read_and_fill_the_cache(database: Database, world: World) -> None:
+def test_a_viewer_cannot_poison_the_cached_embedding_of_a_phrase(
+    database: Database, world: World, db_url: str
+) -> None:
+    """The attack: a viewer pre-inserts the hash of `prazo do contrato` with a vector of their
+    choice, hoping every member's search for that phrase uses it. The insert is refused and the
+    member gets the provider's vector."""
     fake = CountingProvider()
-    viewer = world.a.users["viewer"]
-    with database.as_user(viewer) as conn:
-        CachedEmbeddings(fake, conn).embed(["viewer query"])
-    with database.as_user(viewer) as conn:
-        CachedEmbeddings(fake, conn).embed(["viewer query"])
-    assert fake.calls == [["viewer query"]]
+    phrase = "prazo do contrato"
+    evil = "[" + ",".join(["1"] + ["0"] * 15) + "]"
+    with (
+        pytest.raises(PermissionDenied),
+        database.as_user(world.a.users["viewer"]) as conn,
+    ):
+        conn.execute(
+            "insert into public.embedding_cache (client_id, model, content_hash, embedding) "
+            "values (%s, %s, %s, %s::extensions.vector)",
+            (world.a.client_id, f"{fake.model}:16", hashlib.sha256(phrase.encode()).digest(), evil),
+        )
+    assert cache_rows(db_url, f"{fake.model}:16") == []
+    with database.as_user(world.a.users["member"]) as conn:
+        [got] = CachedEmbeddings(fake, conn).embed([phrase])
+    honest = fake._inner.embed([phrase])[0]
+    assert all(
+        math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-7) for x, y in zip(got, honest, strict=True)
+    )
+
+
+def test_the_cache_refuses_a_vector_whose_dimensions_differ_from_its_model_key(
+    database: Database, world: World
+) -> None:
+    with pytest.raises(CheckViolation) as info, database.as_service_role() as conn:
+        conn.execute(
+            "insert into public.embedding_cache (client_id, model, content_hash, embedding) "
+            "values (%s, 'm:3', sha256('x'), '[1,2]')",
+            (world.a.client_id,),
+        )
+    assert info.value.constraint == "embedding_cache_dimensions_chk"
 
 
 def test_cache_with_a_user_of_no_client_is_refused(database: Database, world: World) -> None:
@@ -576,8 +621,8 @@ def test_cache_with_a_user_of_no_client_is_refused(database: Database, world: Wo
 
 def test_cache_wraps_the_openai_provider(database: Database, world: World, stub: Stub) -> None:
     p = provider(stub)
-    with database.as_user(world.a.users["member"]) as conn:
-        cache = CachedEmbeddings(p, conn)
+    with database.as_service_role() as conn:
+        cache = CachedEmbeddings(p, conn, client_id=world.a.client_id)
         first = cache.embed(["one", "two", "one"])
         again = cache.embed(["two", "one"])
     assert stub.batch_sizes() == [2]

@@ -33,7 +33,7 @@ from renum_db.errors import (
     wrap_errors,
 )
 from renum_db.repositories import Investigation, InvestigationRepository
-from tests.support import PRIVILEGE, World, acting, classify
+from tests.support import PRIVILEGE, World, acting, claims_for, classify, column_of
 
 Conn = psycopg.Connection[Any]
 
@@ -820,8 +820,11 @@ def expected_outcome(function: str, actor: str) -> str:
 
 
 @pytest.mark.parametrize("function", sorted(EXPOSED_FUNCTIONS))
-@pytest.mark.parametrize("actor", ["anon", "other", "viewer", "member", "admin", "service"])
+@pytest.mark.parametrize(
+    "actor", ["anon", "other", "viewer", "member", "admin", "service", "custom"]
+)
 def test_exposed_functions_by_actor(conn: Conn, world: World, function: str, actor: str) -> None:
+    """`custom` is A's member through a custom API role: exactly a member, never the backend."""
     viewer_inv, member_inv, admin_inv = world.a.rows["investigations"]
     own = {"viewer": viewer_inv, "admin": admin_inv}.get(actor, member_inv)
     if actor == "other":
@@ -830,10 +833,11 @@ def test_exposed_functions_by_actor(conn: Conn, world: World, function: str, act
     bring_to(conn, processing, "processing")
     params = {"pending": member_inv, "processing": processing, "own": own}
     outcome: object
+    claims = claims_for(conn, world, actor)
     try:
-        with acting(conn, world.claims(actor)):
+        with acting(conn, claims):
             row = conn.execute(EXPOSED_FUNCTIONS[function], params).fetchone()
             outcome = row[0] if row else None
     except RenumDBError as exc:
         outcome = type(exc).__name__
-    assert outcome == expected_outcome(function, actor)
+    assert outcome == expected_outcome(function, column_of(actor))

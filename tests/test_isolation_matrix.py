@@ -1,8 +1,11 @@
 """The isolation matrix: every table in `public` x select/insert/update/delete x every actor.
 
-Actors: anon, `other` (an admin of tenant B), viewer/member/admin of tenant A, service_role.
-Each action targets tenant A's rows (or inserts a row for tenant A) and must end exactly as
-EXPECTED says: an int is the number of A rows returned/affected, PRIVILEGE/RLS a 42501 of that
+Actors: anon, `other` (an admin of tenant B), viewer/member/admin of tenant A, service_role, and
+(tests.support.EXTRA_ACTORS) A's member through a custom API role, B's viewer and member, a user
+with no client, an admin of a suspended client, and admins of A who were banned, soft-deleted or
+suspended. Each action targets tenant A's rows (or inserts a row for tenant A) and must end
+exactly as EXPECTED says for the actor's column (the extra actors share the column of `member`
+or `other`): an int is the number of A rows returned/affected, PRIVILEGE/RLS a 42501 of that
 kind. The table list comes from the catalog, so a table added without expectations fails here.
 """
 
@@ -17,7 +20,18 @@ import pytest
 from psycopg import sql
 
 from renum_db.errors import RenumDBError
-from tests.support import ACTORS, PRIVILEGE, RLS, Denied, World, acting, classify
+from tests.support import (
+    ACTORS,
+    ALL_ACTORS,
+    PRIVILEGE,
+    RLS,
+    Denied,
+    World,
+    acting,
+    claims_for,
+    classify,
+    column_of,
+)
 
 P, R = PRIVILEGE, RLS
 Outcome = int | Denied
@@ -75,9 +89,9 @@ EXPECTED: dict[str, dict[str, tuple[Any, ...]]] = {
         "update": (P, 0, 0, 0, "n", "n"),
         "delete": (P, 0, 0, 0, "n", "n"),
     },
-    "embedding_cache": {  # any user of the tenant reads and adds; only the backend prunes
+    "embedding_cache": {  # users of the tenant read; only the backend writes (no poisoning)
         "select": (P, 0, "n", "n", "n", "n"),
-        "insert": (P, R, 1, 1, 1, 1),
+        "insert": (P, P, P, P, P, 1),
         "update": (P, P, P, P, P, "n"),
         "delete": (P, P, P, P, P, "n"),
     },
@@ -151,7 +165,7 @@ def insert_values(table: str, w: World, actor: str) -> dict[str, Any]:
         "investigations": {"client_id": c, "query": "new", "data_source": "contracts"},
         "embedding_cache": {
             "client_id": c,
-            "model": "test-model",
+            "model": "test-model:3",
             "content_hash": hashlib.sha256(b"new").digest(),
             "embedding": "[1,2,3]",
         },
@@ -207,7 +221,7 @@ CASES = [
     pytest.param(table, op, actor, id=f"{table}-{op}-{actor}")
     for table in EXPECTED
     for op in ("select", "insert", "update", "delete")
-    for actor in ACTORS
+    for actor in ALL_ACTORS
 ]
 
 
@@ -215,24 +229,28 @@ CASES = [
 def test_isolation(
     conn: psycopg.Connection[Any], world: World, table: str, op: str, actor: str
 ) -> None:
-    expected = EXPECTED[table][op][ACTORS.index(actor)]
+    expected = EXPECTED[table][op][ACTORS.index(column_of(actor))]
     if expected == "n":
         expected = len(world.a.rows[table])
+    claims = claims_for(conn, world, actor)
     try:
-        with acting(conn, world.claims(actor)):
+        with acting(conn, claims):
             outcome: Outcome | str = run(conn, table, op, world, actor)
     except RenumDBError as exc:
         outcome = classify(exc)
     assert outcome == expected
 
 
-@pytest.mark.parametrize("actor", ["viewer", "member", "admin", "other"])
+@pytest.mark.parametrize(
+    "actor", ["viewer", "member", "admin", "custom", "other", "other_viewer", "other_member"]
+)
 def test_tenant_users_never_see_another_tenants_rows(
     conn: psycopg.Connection[Any], world: World, actor: str
 ) -> None:
     """Unfiltered reads of every readable table return no row of the other tenant."""
-    mine, theirs = (world.b, world.a) if actor == "other" else (world.a, world.b)
-    with acting(conn, world.claims(actor)):
+    in_b = column_of(actor) == "other"
+    mine, theirs = (world.b, world.a) if in_b else (world.a, world.b)
+    with acting(conn, claims_for(conn, world, actor)):
         for table in EXPECTED:
             t = sql.Identifier("public", table)
             try:
@@ -243,3 +261,24 @@ def test_tenant_users_never_see_another_tenants_rows(
             assert not seen & set(theirs.rows[table]), table
             if table not in ("api_credentials", "investigations"):
                 assert seen >= set(mine.rows[table]) or table == "clients", table
+
+
+@pytest.mark.parametrize("actor", ["nobody", "suspended_client", "banned", "soft_deleted"])
+def test_users_without_an_active_tenant_see_no_row_of_any_table(
+    conn: psycopg.Connection[Any], world: World, actor: str
+) -> None:
+    """Unfiltered reads of every table: nothing at all (a user with no client or a suspended
+    client still sees their own profile; a revoked one does not)."""
+    claims = claims_for(conn, world, actor)
+    assert claims is not None
+    with acting(conn, claims):
+        for table in EXPECTED:
+            t = sql.Identifier("public", table)
+            try:
+                with conn.transaction():
+                    seen = {r[0] for r in conn.execute(sql.SQL("select id from {}").format(t))}
+            except psycopg.errors.InsufficientPrivilege:
+                continue
+            keeps_profile = actor in ("nobody", "suspended_client")
+            own = {uuid.UUID(claims["sub"])} if table == "users" and keeps_profile else set()
+            assert seen == own, table

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from renum_db import cli, migrations, sqlsource
 from renum_db.errors import ConfigurationError, PrerequisiteMissing
-from tests.support import create_database, drop_database
+from tests.support import create_database, drop_database, superuser_url_for
 
 ROOT = migrations.project_root()
 MIGRATION_IDS = sorted(
@@ -282,7 +282,7 @@ def test_rollback_rejects_a_negative_count(scratch_url: str) -> None:
 
 
 def test_the_shim_applies_twice_without_error(scratch_url: str) -> None:
-    with psycopg.connect(scratch_url, autocommit=True) as conn:
+    with psycopg.connect(superuser_url_for(scratch_url), autocommit=True) as conn:
         first = migrations.apply_shim(conn)
         second = migrations.apply_shim(conn)
     assert first == second
@@ -290,7 +290,7 @@ def test_the_shim_applies_twice_without_error(scratch_url: str) -> None:
 
 
 def test_a_second_shim_run_leaves_the_catalog_unchanged(scratch_url: str) -> None:
-    with psycopg.connect(scratch_url, autocommit=True) as conn:
+    with psycopg.connect(superuser_url_for(scratch_url), autocommit=True) as conn:
         migrations.apply_shim(conn)
         before = {**catalog_dump(conn), **roles_snapshot(conn)}
         migrations.apply_shim(conn)

@@ -11,13 +11,14 @@ user without a client).
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from typing import Any
 
 import psycopg
 import pytest
 
-from renum_db.errors import RenumDBError
-from tests.support import RLS, Denied, World, acting, classify
+from renum_db.errors import PermissionDenied, RenumDBError, wrap_errors
+from tests.support import RLS, Denied, World, acting, allow_storage_delete, classify
 from tests.test_structure import unwrapped_helper_calls
 
 Conn = psycopg.Connection[Any]
@@ -284,8 +285,26 @@ DELETE = UPDATE
 @pytest.mark.parametrize("place", sorted(DELETE))
 @pytest.mark.parametrize("actor", ACTORS)
 def test_delete(conn: Conn, world: World, objects: dict[str, str], place: str, actor: str) -> None:
+    """A delete through the Storage service's path (storage.allow_delete_query set)."""
     expected = DELETE[place][ACTORS.index(actor)]
+    allow_storage_delete(conn)
     got = run(
         conn, world.claims(actor), "delete from storage.objects where name = %s", (objects[place],)
     )
     assert got == expected
+
+
+@pytest.mark.parametrize("actor", [*ACTORS, "postgres"])
+def test_a_direct_delete_outside_the_storage_service_is_refused(
+    conn: Conn, world: World, objects: dict[str, str], actor: str
+) -> None:
+    """As on Supabase: storage.protect_objects_delete refuses any DELETE that did not come
+    through the Storage service, whoever asks (postgres included; RLS is not even consulted)."""
+    as_actor = nullcontext() if actor == "postgres" else acting(conn, world.claims(actor))
+    with (
+        pytest.raises(PermissionDenied, match="direct deletion"),
+        wrap_errors(),
+        conn.transaction(),
+        as_actor,
+    ):
+        conn.execute("delete from storage.objects where name = %s", (objects["A"],))

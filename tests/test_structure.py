@@ -94,8 +94,12 @@ def unwrapped_helper_calls(expression: str | None) -> list[str]:
     return [
         m.group(0)
         for m in _HELPER_CALL.finditer(expression)
-        if not expression[: m.start()].endswith("SELECT ")
+        if not expression[: m.start()].endswith("SELECT ") and m.group(0) not in ROW_FUNCTIONS
     ]
+
+
+# Immutable functions of the row's own columns: they must run per row, by definition.
+ROW_FUNCTIONS = frozenset({"private.storage_object_client_id("})
 
 
 def triggers_calling(conn: Conn, function: str) -> dict[str, list[tuple[int, list[int]]]]:

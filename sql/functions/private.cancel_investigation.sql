@@ -1,9 +1,9 @@
 /* why: cancelling writes status, which owners may not write directly (no column privilege), so
-   this function does it for them. security definer, therefore it re-checks what RLS would: for
-   an API request (role anon/authenticated) the row must belong to the caller (user_id =
-   auth.uid()) in the caller's active client, else it answers PT404 exactly as for an unknown id,
-   so it discloses nothing about other users' investigations. Any other caller (service_role, the
-   backend's own login) may cancel any investigation. Only pending or processing rows can be
+   this function does it for them. security definer, therefore it re-checks what RLS would: unless
+   the request is the backend (private.request_is_backend: a role that bypasses RLS), whatever
+   the request's role is called, the row must belong to the caller (user_id = auth.uid()) in the
+   caller's active client, else it answers PT404 exactly as for an unknown id, so it discloses
+   nothing about other users' investigations. The backend may cancel any investigation. Only pending or processing rows can be
    cancelled (RNI01); the row is locked before its status is read, so a cancel racing with
    complete_investigation either wins or fails with RNI01. The workflow trigger still applies. */
 create or replace function private.cancel_investigation(investigation_id uuid)
@@ -14,14 +14,14 @@ security definer
 set search_path = ''
 as $$
 declare
-  request_role text := pg_catalog.current_setting('role', true);
+  backend boolean := private.request_is_backend();
   current_status text;
   result public.investigations;
 begin
   select i.status into current_status
     from public.investigations as i
    where i.id = cancel_investigation.investigation_id
-     and (request_role not in ('anon', 'authenticated')
+     and (backend
           or (i.user_id = auth.uid() and i.client_id = private.current_client_id('viewer')))
      for update;
   if not found then
@@ -45,7 +45,7 @@ end;
 $$;
 
 comment on function private.cancel_investigation(uuid) is
-  'Cancels a pending or processing investigation of the calling user (API roles) or any investigation (other roles): PT404 when not found or not the caller''s, RNI01 when it already ended. Called through public.cancel_investigation.';
+  'Cancels a pending or processing investigation of the calling user, or any investigation for the backend (a role that bypasses RLS): PT404 when not found or not the caller''s, RNI01 when it already ended. Called through public.cancel_investigation.';
 
 revoke all on function private.cancel_investigation(uuid) from public;
 grant execute on function private.cancel_investigation(uuid) to authenticated, service_role;

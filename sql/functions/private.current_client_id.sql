@@ -3,10 +3,15 @@
        client_id = (select private.current_client_id('member'))
    It returns null (so the policy matches nothing) when the caller has no JWT, no profile row, no
    client, a client that is not active, or a role below `min_role` (viewer < member < admin).
-   security definer: it must read public.users and public.clients, whose own RLS would otherwise
-   recurse; it reads only the caller's own row (auth.uid()), so it discloses nothing. It lives in
-   the unexposed schema `private`, pins search_path = '' and is executable only by the API roles
-   that evaluate policies and column defaults. Stable, so `(select ...)` runs it once per statement. */
+   Revocation is decided here too, at once and whatever the JWT still says: an auth user who is
+   banned (auth.users.banned_until in the future) or soft-deleted (auth.users.deleted_at set), or
+   whose profile is suspended (public.users.status), gets null as well.
+   Cost: one statement of three primary-key probes (users, clients, auth.users by the same id),
+   run once per statement because policies wrap it as `(select ...)` (an initplan).
+   security definer: it must read public.users, public.clients and auth.users, whose own RLS or
+   privileges would otherwise stop it; it reads only the caller's own rows (auth.uid()), so it
+   discloses nothing. It lives in the unexposed schema `private`, pins search_path = '' and is
+   executable only by the API roles that evaluate policies and column defaults. Stable. */
 create or replace function private.current_client_id(min_role text default 'viewer')
 returns uuid
 language sql
@@ -17,14 +22,18 @@ as $$
   select u.client_id
   from public.users as u
   join public.clients as c on c.id = u.client_id
+  join auth.users as a on a.id = u.id
   where u.id = auth.uid()
+    and u.status = 'active'
     and c.status = 'active'
+    and a.deleted_at is null
+    and (a.banned_until is null or a.banned_until <= pg_catalog.now())
     and array_position(array['viewer', 'member', 'admin'], u.role)
         >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role)
 $$;
 
 comment on function private.current_client_id(text) is
-  'The calling user''s client id if the client is active and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
+  'The calling user''s client id if the client is active, the user is neither banned, soft-deleted nor suspended, and the user''s role is at least min_role (viewer < member < admin); null otherwise. Used by RLS policies and client_id defaults.';
 
 revoke all on function private.current_client_id(text) from public;
 grant execute on function private.current_client_id(text) to authenticated, service_role;

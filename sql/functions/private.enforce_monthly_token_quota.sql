@@ -19,7 +19,8 @@
    than silently unlimited.
    security definer: members cannot lock the client row (that needs UPDATE rights on clients)
    and the sum must cover every execution of the client. Because it bypasses RLS it re-checks
-   the tenant: for an API request the client must be the caller's own client at role member,
+   the tenant: unless the request is the backend (private.request_is_backend), whatever the
+   request's role is called, the client must be the caller's own client at role member,
    otherwise it does nothing at all (the insert policy, checked after BEFORE triggers, rejects
    that row), so it never locks or reveals another tenant's quota. */
 create or replace function private.enforce_monthly_token_quota(client_id uuid)
@@ -30,7 +31,6 @@ security definer
 set search_path = ''
 as $$
 declare
-  request_role text := pg_catalog.current_setting('role', true);
   raw_limit jsonb;
   token_limit numeric;
   utc_month timestamp := pg_catalog.date_trunc('month', pg_catalog.timezone('UTC', pg_catalog.now()));
@@ -39,7 +39,7 @@ declare
   month_end timestamptz := pg_catalog.timezone('UTC', utc_month + interval '1 month');
   used bigint;
 begin
-  if request_role in ('anon', 'authenticated')
+  if not private.request_is_backend()
      and private.current_client_id('member') is distinct from enforce_monthly_token_quota.client_id then
     return;
   end if;

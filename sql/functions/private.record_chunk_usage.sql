@@ -5,8 +5,9 @@
    cannot deadlock. Chunk ids that are unknown or of another tenant are skipped; the agent (and
    execution, if given) must belong to the client, else PT404.
    security definer: API users read usage rows but may not write them directly (no grant), so
-   only this function writes them. Because it bypasses RLS it re-checks the tenant itself: for an
-   API request (role anon/authenticated) the client must be the caller's own active client.
+   only this function writes them. Because it bypasses RLS it re-checks the tenant itself: unless
+   the request is the backend (private.request_is_backend: a role that bypasses RLS), the client
+   must be the caller's own active client, whatever the request's role is called.
    Called through public.record_chunk_usage and the search functions. */
 create or replace function private.record_chunk_usage(
   client_id uuid,
@@ -21,13 +22,12 @@ security definer
 set search_path = ''
 as $$
 declare
-  request_role text := pg_catalog.current_setting('role', true);
   recorded integer;
 begin
   if record_chunk_usage.client_id is null then
     raise exception using errcode = '22004', message = 'client_id is required';
   end if;
-  if request_role in ('anon', 'authenticated')
+  if not private.request_is_backend()
      and private.current_client_id('viewer') is distinct from record_chunk_usage.client_id then
     raise exception using
       errcode = '42501',

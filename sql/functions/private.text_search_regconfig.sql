@@ -1,8 +1,8 @@
 /* why: text_search_config columns are `text` (a check constraint lists the languages), because
    pg_upgrade refuses tables with `regconfig` columns (they store catalog OIDs), which would block
    a Supabase major-version upgrade. This one function maps a language name to the text search
-   configuration, for the generated column document_chunks.fts and for hybrid_search's queries,
-   so both parse with the same configuration. Immutable, like to_tsvector(regconfig, text), so a
+   configuration for the generated column document_chunks.fts and for any query that must parse
+   text the way a knowledge base does. Immutable, like to_tsvector(regconfig, text), so a
    generated column may call it; the names resolve in pg_catalog only (search_path = ''), and an
    unknown name yields null (the columns' check constraints never let one in). */
 create or replace function private.text_search_regconfig(config text)

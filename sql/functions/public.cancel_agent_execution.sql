@@ -7,7 +7,8 @@
      execution of the caller's client that the caller may not cancel is 42501; one that the
      caller cannot see (another client's) is PT404. Users cannot report tokens (42501 if they
      pass tokens_used): only the backend knows them;
-   - the backend (service_role), naming the client, optionally with the final token total.
+   - the backend (private.request_is_backend: service_role or another role that bypasses RLS),
+     naming the client, optionally with the final token total. Every other role is a user.
    security invoker: users go through grants, RLS and the transition trigger; the backend
    through private.update_agent_execution and the same trigger. */
 create or replace function public.cancel_agent_execution(
@@ -22,10 +23,10 @@ security invoker
 set search_path = ''
 as $$
 declare
-  target uuid := private.search_client_id(cancel_agent_execution.client_id);
+  target uuid := private.request_client_id(cancel_agent_execution.client_id);
   result public.agent_executions;
 begin
-  if current_user not in ('anon', 'authenticated') then
+  if private.request_is_backend() then
     return private.update_agent_execution(
       target, cancel_agent_execution.execution_id, 'cancelled',
       tokens_used => cancel_agent_execution.tokens_used

@@ -17,7 +17,7 @@ security invoker
 set search_path = ''
 as $$
   select private.update_agent_execution(
-    private.search_client_id(complete_agent_execution.client_id),
+    private.request_client_id(complete_agent_execution.client_id),
     complete_agent_execution.execution_id,
     'completed',
     output => complete_agent_execution.output,
@@ -28,5 +28,5 @@ $$;
 comment on function public.complete_agent_execution(uuid, jsonb, bigint, uuid) is
   'Worker only (service_role, with client_id): running -> completed, with the final output and token total. Errors: PT404 unknown execution, RNE01 not running, RNE02 already finished, RNE03 tokens decreased.';
 
-revoke all on function public.complete_agent_execution(uuid, jsonb, bigint, uuid) from public, anon;
+revoke all on function public.complete_agent_execution(uuid, jsonb, bigint, uuid) from public, anon, authenticated;
 grant execute on function public.complete_agent_execution(uuid, jsonb, bigint, uuid) to service_role;

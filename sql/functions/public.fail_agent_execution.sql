@@ -20,7 +20,7 @@ begin
     raise exception using errcode = '22004', message = 'error (why the execution failed) is required';
   end if;
   return private.update_agent_execution(
-    private.search_client_id(fail_agent_execution.client_id),
+    private.request_client_id(fail_agent_execution.client_id),
     fail_agent_execution.execution_id,
     'failed',
     error => fail_agent_execution.error,
@@ -32,5 +32,5 @@ $$;
 comment on function public.fail_agent_execution(uuid, text, bigint, uuid) is
   'Worker only (service_role, with client_id): pending or running -> failed, with the error text (required) and the final token total. Errors: 22004 no error text, PT404 unknown execution, RNE02 already finished, RNE03 tokens decreased.';
 
-revoke all on function public.fail_agent_execution(uuid, text, bigint, uuid) from public, anon;
+revoke all on function public.fail_agent_execution(uuid, text, bigint, uuid) from public, anon, authenticated;
 grant execute on function public.fail_agent_execution(uuid, text, bigint, uuid) to service_role;

@@ -79,12 +79,12 @@ begin
       message = pg_catalog.format('match_count must be between 1 and 200, got %s', match_count);
   end if;
   -- Validates the embedding, the filters and the tenant exactly as the semantic search does.
-  tenant := private.search_client_id(hybrid_search.client_id);
+  tenant := private.request_client_id(hybrid_search.client_id);
   doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
   depth := least(200, match_count * 2);
 
   for config in
-    select distinct private.text_search_regconfig(kb.text_search_config)
+    select distinct kb.text_search_config
       from public.knowledge_bases as kb
      where kb.client_id = tenant
        and (knowledge_base_ids is null or kb.id = any (knowledge_base_ids))
@@ -139,7 +139,8 @@ begin
   return query
     select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
            c.chunk_index,
-           coalesce(r.similarity, 1 - extensions.cosine_distance(c.embedding, query_embedding)),
+           coalesce(r.similarity,
+                    nullif(1 - extensions.cosine_distance(c.embedding, query_embedding), 'NaN')),
            r.text_rank, r.semantic_position, r.text_position, r.score
       from unnest(ids, similarities, text_ranks, semantic_positions, text_positions,
                              scores)

@@ -31,7 +31,7 @@ begin
       errcode = '22023',
       message = pg_catalog.format('match_count must be between 1 and 1000, got %s', match_count);
   end if;
-  tenant := private.search_client_id(most_used_documents.client_id);
+  tenant := private.request_client_id(most_used_documents.client_id);
   return query
     select d.id, d.name, d.collection_id,
            pg_catalog.sum(s.usage_count)::bigint,

@@ -19,7 +19,7 @@ security invoker
 set search_path = ''
 as $$
   select private.update_agent_execution(
-    private.search_client_id(record_agent_execution_progress.client_id),
+    private.request_client_id(record_agent_execution_progress.client_id),
     record_agent_execution_progress.execution_id,
     'running',
     output => record_agent_execution_progress.output,
@@ -30,5 +30,5 @@ $$;
 comment on function public.record_agent_execution_progress(uuid, jsonb, bigint, uuid) is
   'Worker only (service_role, with client_id): mark an execution running (started_at set on the first call) and store its partial output and running token total. Errors: PT404 unknown execution, RNE02 already finished, RNE03 tokens decreased.';
 
-revoke all on function public.record_agent_execution_progress(uuid, jsonb, bigint, uuid) from public, anon;
+revoke all on function public.record_agent_execution_progress(uuid, jsonb, bigint, uuid) from public, anon, authenticated;
 grant execute on function public.record_agent_execution_progress(uuid, jsonb, bigint, uuid) to service_role;

@@ -15,7 +15,7 @@ security invoker
 set search_path = ''
 as $$
   select private.record_chunk_usage(
-    private.search_client_id(record_chunk_usage.client_id),
+    private.request_client_id(record_chunk_usage.client_id),
     record_chunk_usage.agent_id,
     record_chunk_usage.chunk_ids,
     record_chunk_usage.execution_id

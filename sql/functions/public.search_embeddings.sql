@@ -2,7 +2,7 @@
    The common recipe (order by embedding <=> query limit k over an HNSW index, RLS filtering the
    rows) fails small tenants: pgvector filters after the index scan, so a tenant holding 0.2% of
    the rows gets almost nothing back. This function decides the plan per call:
-   - it resolves the one tenant to search (private.search_client_id) and puts an explicit
+   - it resolves the one tenant to search (private.request_client_id) and puts an explicit
      `client_id = <tenant>` predicate beside RLS, so the planner sees the tenant;
    - it counts the candidate chunks (tenant + filters), stopping at the exact-scan limit
      (setting renum.search_exact_max_rows, default 5000; chunks without an embedding count too,
@@ -14,7 +14,10 @@
      4 x match_count candidates (at least 40) and keeps the match_count nearest by exact distance;
      if that yields fewer than match_count rows (a very selective filter), it falls back to the
      exact scan.
-   Validation fails fast with 22004 (null) or 22023 (wrong dimension, zero vector, match_count
+   A chunk whose stored embedding has no usable norm (NaN distance, sorted last) is never
+   returned, so similarity is never NaN.
+   Validation fails fast with 22004 (null) or 22023 (wrong dimension, a norm that is zero or not
+   finite in pgvector's single precision, match_count
    outside 1..200, metadata_filter not an object, min_similarity outside [-1, 1]); pgvector itself
    rejects NaN and infinite components. (Multi-array unnest(a, b) is FROM-clause syntax that
    cannot be schema-qualified; pg_catalog is always searched first, so it is still safe.) When usage_agent_id is given, the returned chunks are
@@ -66,8 +69,13 @@ begin
       message = pg_catalog.format('query_embedding has %s dimensions; chunks are embedded with 1536',
                                   extensions.vector_dims(query_embedding));
   end if;
-  if extensions.vector_norm(query_embedding) = 0 then
-    raise exception using errcode = '22023', message = 'query_embedding must not be the zero vector';
+  -- pgvector computes cosine distance in single precision: a norm that is zero or infinite
+  -- there (1536 x 1e-45 squares to 0; 1e20 squares to infinity) makes every distance NaN, even
+  -- when the double-precision vector_norm is positive and finite. Ask pgvector itself.
+  if extensions.cosine_distance(query_embedding, query_embedding) = 'NaN'::float8 then
+    raise exception using
+      errcode = '22023',
+      message = 'query_embedding must have a non-zero, finite norm in single precision';
   end if;
   if match_count is null or match_count < 1 or match_count > 200 then
     raise exception using
@@ -84,7 +92,7 @@ begin
       message = pg_catalog.format('min_similarity must be between -1 and 1, got %s', min_similarity);
   end if;
 
-  tenant := private.search_client_id(search_embeddings.client_id);
+  tenant := private.request_client_id(search_embeddings.client_id);
   if collection_ids is not null or knowledge_base_ids is not null then
     doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
   end if;
@@ -129,7 +137,8 @@ begin
           join public.documents as d on d.client_id = n.client_id and d.id = n.document_id
           join public.knowledge_collections as k
             on k.client_id = d.client_id and k.id = d.collection_id
-         where min_similarity is null or 1 - n.distance >= min_similarity
+         where n.distance <> 'NaN'::float8
+           and (min_similarity is null or 1 - n.distance >= min_similarity)
          order by n.distance, n.id;
       return;
     end if;
@@ -146,11 +155,12 @@ begin
              limit match_count) as n;
   end if;
 
-  if min_similarity is not null and ids is not null then
+  if ids is not null then
     select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
       into ids, distances
       from unnest(ids, distances) with ordinality as r (id, distance, ord)
-     where 1 - r.distance >= min_similarity;
+     where r.distance <> 'NaN'::float8
+       and (min_similarity is null or 1 - r.distance >= min_similarity);
   end if;
 
   if usage_agent_id is not null and ids is not null then

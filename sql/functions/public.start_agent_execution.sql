@@ -1,6 +1,6 @@
 /* why: the RPC that starts a run (`supabase.rpc('start_agent_execution', {agent_id, input})`).
    It creates a pending execution of an agent of the caller's client, as the caller:
-   - API users: their own active client (private.search_client_id; another client_id is 42501),
+   - API users: their own active client (private.request_client_id; another client_id is 42501),
      and the member role at least (viewers run nothing: 42501). user_id is the caller.
    - the backend (service_role) must name client_id (22004 otherwise); user_id stays null (a
      system run, e.g. scheduled).
@@ -21,10 +21,10 @@ security invoker
 set search_path = ''
 as $$
 declare
-  target uuid := private.search_client_id(start_agent_execution.client_id);
+  target uuid := private.request_client_id(start_agent_execution.client_id);
   result public.agent_executions;
 begin
-  if current_user in ('anon', 'authenticated') and private.current_client_id('member') is null then
+  if not private.request_is_backend() and private.current_client_id('member') is null then
     raise exception using
       errcode = '42501',
       message = 'starting an agent execution requires the member role';

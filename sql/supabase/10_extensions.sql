@@ -9,13 +9,15 @@
    A plain local PostgreSQL has neither, so this shim creates them, only where
    missing. pgcrypto is deliberately not created: gen_random_uuid() is core
    PostgreSQL (13+), so our migrations do not need it.
-   Idempotent: safe to apply any number of times, as superuser postgres.
+   Idempotent: safe to apply any number of times, as a superuser
+   (supabase_admin on the embedded cluster, postgres on a plain PostgreSQL).
 */
 
 do $$
 begin
   if not exists (select 1 from pg_catalog.pg_namespace where nspname = 'extensions') then
-    create schema extensions;
+    -- Owned by postgres, as on Supabase (its init scripts ran as postgres).
+    create schema extensions authorization postgres;
     comment on schema extensions is 'Schema for extensions, as on Supabase (created locally by the renum-db shim).';
   end if;
 end

@@ -17,10 +17,18 @@
        indexes (20210710035447 .. 20240214120130) and
        20240612123726_enable_rls_update_grants.up.sql (RLS on auth.users).
 
+   supautils: on hosted Supabase postgres is no longer a member of supabase_auth_admin, yet
+   may create and drop triggers on auth.users because supautils lets it. PostgreSQL lets a
+   TRIGGER grantee create a trigger but only the owner drop one, so locally postgres gets the
+   narrowest membership that allows it: supabase_auth_admin with INHERIT TRUE (ownership
+   checks pass), SET FALSE (postgres cannot become the role) and no ADMIN OPTION. Listed in
+   docs/operations.md ("Hosted shape and supautils").
+
    Locally there is no GoTrue, so this shim creates these objects, only where
    missing: an existing schema, table or function is left untouched. Only
    auth.users is recreated, not GoTrue's other tables (identities, sessions...).
-   Idempotent: safe to apply any number of times, as superuser postgres.
+   Idempotent: safe to apply any number of times, as a superuser
+   (supabase_admin on the embedded cluster, postgres on a plain PostgreSQL).
 */
 
 do $$
@@ -189,6 +197,23 @@ begin
     comment on function auth.jwt() is 'The JWT claims of the current request as jsonb (request.jwt.claims), as on Supabase; null outside a request.';
     alter function auth.jwt() owner to supabase_auth_admin;
     grant execute on function auth.jwt() to anon, authenticated, service_role, postgres;
+  end if;
+end
+$$;
+
+-- supautils stand-in (see the header): postgres may create and drop triggers on auth.users.
+-- Only for a non-superuser postgres, only on PostgreSQL 16+ (grant ... with set).
+do $$
+begin
+  if exists (select 1 from pg_catalog.pg_roles where rolname = 'postgres' and not rolsuper)
+     and pg_catalog.current_setting('server_version_num')::integer >= 160000
+     and not exists (
+       select 1
+       from pg_catalog.pg_auth_members m
+       where m.roleid = (select oid from pg_catalog.pg_roles where rolname = 'supabase_auth_admin')
+         and m.member = (select oid from pg_catalog.pg_roles where rolname = 'postgres')
+     ) then
+    execute 'grant supabase_auth_admin to postgres with inherit true, set false';
   end if;
 end
 $$;

@@ -17,11 +17,24 @@
      Columns public, avif_autodetection and owner_id as in the brief / the
        Storage docs ("owner is deprecated, use owner_id").
 
+     0050 (statement triggers protect_buckets_delete / protect_objects_delete calling
+       storage.protect_delete(): a direct DELETE on storage.buckets or storage.objects fails
+       with 42501 unless the transaction set storage.allow_delete_query = 'true', which the
+       Storage service does, transaction-locally, right before its own deletes).
+
+   supautils: on hosted Supabase postgres is no longer a member of supabase_storage_admin,
+   yet may create policies on storage.objects because supautils lets it. PostgreSQL itself
+   only lets the table owner create policies, so locally postgres gets the narrowest
+   membership that allows it: supabase_storage_admin with INHERIT TRUE (ownership checks
+   pass), SET FALSE (postgres cannot become the role) and no ADMIN OPTION. Listed in
+   docs/operations.md ("Hosted shape and supautils").
+
    Locally there is no Storage service, so this shim creates these objects,
    only where missing: an existing schema, table or function is left
    untouched. Storage's other tables and functions (migrations, search,
    s3 multipart, prefixes...) are not recreated.
-   Idempotent: safe to apply any number of times, as superuser postgres.
+   Idempotent: safe to apply any number of times, as a superuser
+   (supabase_admin on the embedded cluster, postgres on a plain PostgreSQL).
 */
 
 do $$
@@ -169,6 +182,63 @@ begin
     comment on function storage.extension(text) is 'Text after the last dot of the file name: storage.extension(''a/b/c.tar.gz'') = gz (Supabase Storage helper).';
     alter function storage.extension(text) owner to supabase_storage_admin;
     grant all on function storage.extension(text) to postgres, anon, authenticated, service_role;
+  end if;
+end
+$$;
+
+-- Direct deletes are refused unless the Storage service (or whoever acts like it) set
+-- storage.allow_delete_query for the transaction. Created only where missing.
+do $$
+begin
+  if pg_catalog.to_regprocedure('storage.protect_delete()') is null then
+    create function storage.protect_delete()
+    returns trigger
+    language plpgsql
+    as $fn$
+    begin
+      if coalesce(pg_catalog.current_setting('storage.allow_delete_query', true), 'false') <> 'true' then
+        raise exception 'direct deletion from storage tables is not allowed; use the Storage API'
+          using errcode = '42501',
+                hint = 'The Storage service sets storage.allow_delete_query for its own deletes.';
+      end if;
+      return null;
+    end
+    $fn$;
+    comment on function storage.protect_delete() is 'Statement trigger: refuses a DELETE on storage.buckets / storage.objects unless storage.allow_delete_query = true (as Supabase Storage).';
+    alter function storage.protect_delete() owner to supabase_storage_admin;
+  end if;
+
+  if not exists (select 1 from pg_catalog.pg_trigger
+                 where tgname = 'protect_buckets_delete'
+                   and tgrelid = 'storage.buckets'::regclass) then
+    create trigger protect_buckets_delete
+      before delete on storage.buckets
+      for each statement execute function storage.protect_delete();
+  end if;
+
+  if not exists (select 1 from pg_catalog.pg_trigger
+                 where tgname = 'protect_objects_delete'
+                   and tgrelid = 'storage.objects'::regclass) then
+    create trigger protect_objects_delete
+      before delete on storage.objects
+      for each statement execute function storage.protect_delete();
+  end if;
+end
+$$;
+
+-- supautils stand-in (see the header): postgres may create policies on storage.objects.
+-- Only for a non-superuser postgres, only on PostgreSQL 16+ (grant ... with set).
+do $$
+begin
+  if exists (select 1 from pg_catalog.pg_roles where rolname = 'postgres' and not rolsuper)
+     and pg_catalog.current_setting('server_version_num')::integer >= 160000
+     and not exists (
+       select 1
+       from pg_catalog.pg_auth_members m
+       where m.roleid = (select oid from pg_catalog.pg_roles where rolname = 'supabase_storage_admin')
+         and m.member = (select oid from pg_catalog.pg_roles where rolname = 'postgres')
+     ) then
+    execute 'grant supabase_storage_admin to postgres with inherit true, set false';
   end if;
 end
 $$;
