@@ -372,6 +372,47 @@ def _restorable(conn: psycopg.Connection[Any]) -> Dump:
     return dump
 
 
+# Rollbacks known not to restore the state before their migration, deliberately or not, each as
+# the (function, role) EXECUTE grants it leaves revoked. 0014 revokes EXECUTE on the worker RPCs
+# from authenticated (service_role only) and its rollback keeps them revoked. The test fails if a
+# listed gap disappears (then delete the entry) or any other difference appears.
+KNOWN_ROLLBACK_GAPS: dict[str, list[tuple[str, str]]] = {
+    "0014.fail-closed-security": [
+        ("complete_agent_execution", "authenticated"),
+        ("fail_agent_execution", "authenticated"),
+        ("record_agent_execution_progress", "authenticated"),
+    ],
+}
+
+
+def _without_grants(dump: Dump, grants: list[tuple[str, str]]) -> Dump:
+    """`dump` without the EXECUTE grants `grants` (function name, grantee) on public functions."""
+    out = dict(dump)
+    functions = []
+    for row in dump["functions"]:
+        name = row[0].strip("'").split("(", 1)[0]
+        acl = row[3]
+        for function, role in grants:
+            if name == function:
+                acl = acl.replace(f", '{_OWNER}>{role}:EXECUTE'", "").replace(
+                    f"'{_OWNER}>{role}:EXECUTE', ", ""
+                )
+        functions.append((*row[:3], acl, *row[4:]))
+    out["functions"] = sorted(functions, key=repr)
+    out["routine_grants"] = [
+        row
+        for row in dump["routine_grants"]
+        if not any(
+            row[1] == repr(role) and row[3] == repr(function) and row[4] == "'EXECUTE'"
+            for function, role in grants
+        )
+    ]
+    return out
+
+
+_OWNER = "postgres"
+
+
 def test_each_rollback_restores_exactly_the_state_before_its_migration(
     scratch_url: str, built_at_once: Dump
 ) -> None:
@@ -389,6 +430,10 @@ def test_each_rollback_restores_exactly_the_state_before_its_migration(
             assert migrations.apply(scratch_url, shim="always", target=mid) == [mid]
             assert migrations.rollback(scratch_url, count=1) == [mid]
             after = _restorable(conn)
+            gaps = KNOWN_ROLLBACK_GAPS.get(mid, [])
+            if gaps:
+                assert before != after, f"{mid} now restores everything: drop its known gap"
+                before, after = _without_grants(before, gaps), _without_grants(after, gaps)
             changed = {
                 key: (sorted(set(before[key]) - set(after[key]), key=repr),
                       sorted(set(after[key]) - set(before[key]), key=repr))
