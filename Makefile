@@ -4,6 +4,7 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
+NPM_STAMP   := node_modules/.installed-stamp
 PG_VERSIONS ?= 16 18
 PYTEST_ARGS ?=
 # `make test` also runs the suite once more on this version with every signed-in user's request
@@ -13,7 +14,7 @@ ROLLBACKS   := $(wildcard migrations/*.rollback.sql)
 FORWARD     := $(filter-out $(ROLLBACKS),$(wildcard migrations/*.sql))
 
 .DEFAULT_GOAL := help
-.PHONY: help install migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 test-custom-role lint mypy lint-sql sql-check sql-sync schema schema-check bench clean
+.PHONY: help install npm-install types migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 test-custom-role lint mypy lint-sql sql-check sql-sync schema schema-check bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,6 +28,17 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install renum_db with its dev tools
+
+# The frontend contract (tests/test_frontend_types.py): postgres-meta's type generator, supabase-js
+# and TypeScript, exactly as package-lock.json pins them.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(NPM_STAMP)
+
+npm-install: $(NPM_STAMP) ## install the pinned npm tools (npm ci) for the TypeScript checks
+
+types: $(STAMP) $(NPM_STAMP) ## regenerate types/database.types.ts from the migrated database (make migrate first)
+	$(BIN)/python -m tests.typegen --write
 
 migrate: $(STAMP) ## apply all migrations (starts the embedded Postgres if no URL is set)
 	$(BIN)/renum-db migrate
@@ -50,7 +62,7 @@ db-url: $(STAMP) ## print the database URL in use
 	@$(BIN)/renum-db db url
 
 # pytest exits 5 when it collected no test: that is a failure here, like any non-zero status.
-test: $(STAMP) ## run the test suite on embedded PostgreSQL 16 and 18, then as a custom API role
+test: $(STAMP) $(NPM_STAMP) ## run the test suite on embedded PostgreSQL 16 and 18, then as a custom API role
 	@set -e; for v in $(PG_VERSIONS); do \
 	  echo "== pytest on embedded PostgreSQL $$v =="; \
 	  RENUM_PG_VERSION=$$v $(BIN)/python -m pytest $(PYTEST_ARGS); \
@@ -70,8 +82,8 @@ test-custom-role: ## run the test suite with every user request made as a custom
 	@$(MAKE) --no-print-directory test PG_VERSIONS= CUSTOM_ROLE_PG=16
 
 lint: $(STAMP) ## ruff, mypy --strict, squawk over migrations/, sql/ sources check (also .pre-commit-config.yaml)
-	$(BIN)/ruff check renum_db tests
-	$(BIN)/ruff format --check renum_db tests
+	$(BIN)/ruff check renum_db tests bench
+	$(BIN)/ruff format --check renum_db tests bench
 	@$(MAKE) --no-print-directory mypy
 	@$(MAKE) --no-print-directory lint-sql
 	$(BIN)/renum-db sql check
@@ -105,9 +117,10 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## benchmark retrieval and ingestion on its own embedded Postgres (writes bench/results.md, ~8 min)
-	$(BIN)/python -m bench.run
+BENCH_SCALE ?= full
+bench: $(BENCH_STAMP) ## benchmark retrieval (BENCH_SCALE=full|small|smoke; full writes bench/results.md, needs an idle machine)
+	$(BIN)/python -m bench.run --scale $(BENCH_SCALE)
 
 clean: ## stop the embedded Postgres and remove .venv and .renum
 	-$(BIN)/renum-db db down
-	rm -rf $(VENV) .renum .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .renum .mypy_cache .ruff_cache .pytest_cache node_modules

@@ -32,6 +32,20 @@ ALTER SCHEMA auth OWNER TO supabase_auth_admin;
 COMMENT ON SCHEMA auth IS 'Supabase Auth schema (created locally by the renum-db shim).';
 
 --
+-- Name: backend; Type: SCHEMA; Schema: -; Owner: postgres
+--
+
+CREATE SCHEMA backend;
+
+ALTER SCHEMA backend OWNER TO postgres;
+
+--
+-- Name: SCHEMA backend; Type: COMMENT; Schema: -; Owner: postgres
+--
+
+COMMENT ON SCHEMA backend IS 'Entry points of the backend and workers (service_role): not exposed to browsers. See docs/roles.md.';
+
+--
 -- Name: extensions; Type: SCHEMA; Schema: -; Owner: postgres
 --
 
@@ -84,6 +98,161 @@ CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA extensions;
 --
 
 COMMENT ON EXTENSION vector IS 'vector data type and ivfflat and hnsw access methods';
+
+--
+-- Name: agent_execution_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.agent_execution_status AS ENUM (
+    'pending',
+    'running',
+    'completed',
+    'failed',
+    'cancelled'
+);
+
+ALTER TYPE public.agent_execution_status OWNER TO postgres;
+
+--
+-- Name: agent_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.agent_status AS ENUM (
+    'active',
+    'inactive',
+    'archived'
+);
+
+ALTER TYPE public.agent_status OWNER TO postgres;
+
+--
+-- Name: client_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.client_status AS ENUM (
+    'active',
+    'suspended',
+    'inactive'
+);
+
+ALTER TYPE public.client_status OWNER TO postgres;
+
+--
+-- Name: credential_type; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.credential_type AS ENUM (
+    'api_key',
+    'oauth_token',
+    'bearer_token',
+    'basic_auth',
+    'secret'
+);
+
+ALTER TYPE public.credential_type OWNER TO postgres;
+
+--
+-- Name: document_change_type; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.document_change_type AS ENUM (
+    'created',
+    'updated',
+    'deleted'
+);
+
+ALTER TYPE public.document_change_type OWNER TO postgres;
+
+--
+-- Name: document_source_type; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.document_source_type AS ENUM (
+    'upload',
+    'url',
+    'text',
+    'storage',
+    'api'
+);
+
+ALTER TYPE public.document_source_type OWNER TO postgres;
+
+--
+-- Name: document_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.document_status AS ENUM (
+    'pending',
+    'processing',
+    'ready',
+    'failed'
+);
+
+ALTER TYPE public.document_status OWNER TO postgres;
+
+--
+-- Name: hybrid_search_match; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.hybrid_search_match AS (
+	id uuid,
+	document_id uuid,
+	collection_id uuid,
+	knowledge_base_id uuid,
+	content text,
+	metadata jsonb,
+	chunk_index integer,
+	similarity double precision,
+	text_rank real,
+	semantic_position integer,
+	text_position integer,
+	score double precision
+);
+
+ALTER TYPE public.hybrid_search_match OWNER TO postgres;
+
+--
+-- Name: TYPE hybrid_search_match; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.hybrid_search_match IS 'A hybrid_search result row: text_rank and text_position are null when full text did not find the chunk, semantic_position when semantic search did not.';
+
+--
+-- Name: investigation_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.investigation_status AS ENUM (
+    'pending',
+    'processing',
+    'completed',
+    'failed',
+    'cancelled'
+);
+
+ALTER TYPE public.investigation_status OWNER TO postgres;
+
+--
+-- Name: user_role; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.user_role AS ENUM (
+    'viewer',
+    'member',
+    'admin'
+);
+
+ALTER TYPE public.user_role OWNER TO postgres;
+
+--
+-- Name: user_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.user_status AS ENUM (
+    'active',
+    'suspended'
+);
+
+ALTER TYPE public.user_status OWNER TO postgres;
 
 --
 -- Name: email(); Type: FUNCTION; Schema: auth; Owner: supabase_auth_admin
@@ -178,20 +347,23 @@ COMMENT ON FUNCTION auth.uid() IS 'Deprecated. Use auth.jwt() -> ''sub'' instead
 --
 
 CREATE FUNCTION private.current_client_id(min_role text DEFAULT 'viewer'::text) RETURNS uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select u.client_id
-  from public.users as u
-  join public.clients as c on c.id = u.client_id
-  join auth.users as a on a.id = u.id
-  where u.id = auth.uid()
-    and u.status = 'active'
-    and c.status = 'active'
-    and a.deleted_at is null
-    and (a.banned_until is null or a.banned_until <= pg_catalog.now())
-    and array_position(array['viewer', 'member', 'admin'], u.role)
-        >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role)
+begin
+  return (
+    select u.client_id
+    from public.users as u
+    join public.clients as c on c.id = u.client_id
+    join auth.users as a on a.id = u.id
+    where u.id = auth.uid()
+      and u.status = 'active'
+      and c.status = 'active'
+      and a.deleted_at is null
+      and (a.banned_until is null or a.banned_until <= pg_catalog.now())
+      and array_position(array['viewer', 'member', 'admin'], u.role::text)
+          >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role));
+end;
 $$;
 
 ALTER FUNCTION private.current_client_id(min_role text) OWNER TO postgres;
@@ -207,6 +379,85 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: agent_executions; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.agent_executions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    client_id uuid DEFAULT private.current_client_id() NOT NULL,
+    agent_id uuid NOT NULL,
+    user_id uuid DEFAULT auth.uid(),
+    status public.agent_execution_status DEFAULT 'pending'::public.agent_execution_status NOT NULL,
+    input jsonb DEFAULT '{}'::jsonb NOT NULL,
+    output jsonb,
+    error text,
+    tokens_used bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    CONSTRAINT agent_executions_completed_after_started_chk CHECK (((completed_at IS NULL) OR (started_at IS NULL) OR (completed_at >= started_at))),
+    CONSTRAINT agent_executions_tokens_used_chk CHECK ((tokens_used >= 0))
+);
+
+ALTER TABLE ONLY public.agent_executions FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE public.agent_executions OWNER TO postgres;
+
+--
+-- Name: TABLE agent_executions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.agent_executions IS 'Runs of an agent: pending -> running -> completed | failed | cancelled (pending -> cancelled | failed), enforced by triggers for every writer. The tenant reads them; members start them as themselves (start_agent_execution); the starter or an admin may cancel; the backend records progress, output, errors and tokens. See docs/agents.md.';
+
+--
+-- Name: COLUMN agent_executions.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.agent_executions.status IS 'pending | running | completed | failed | cancelled.';
+
+--
+-- Name: COLUMN agent_executions.tokens_used; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.agent_executions.tokens_used IS 'LLM tokens consumed by the run so far (a running total: non-negative, never decreasing). Counted in the UTC month of created_at for quotas.';
+
+--
+-- Name: COLUMN agent_executions.started_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.agent_executions.started_at IS 'Set by the database when the execution becomes running; supplied values are ignored.';
+
+--
+-- Name: COLUMN agent_executions.completed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.agent_executions.completed_at IS 'Set by the database when the execution becomes completed, failed or cancelled; supplied values are ignored.';
+
+--
+-- Name: cancel_agent_execution(uuid, bigint, uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.cancel_agent_execution(execution_id uuid, tokens_used bigint DEFAULT NULL::bigint, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select private.update_agent_execution(
+    private.backend_client_id(cancel_agent_execution.client_id),
+    cancel_agent_execution.execution_id,
+    'cancelled',
+    tokens_used => cancel_agent_execution.tokens_used
+  )
+$$;
+
+ALTER FUNCTION backend.cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid) IS 'Backend (service_role): pending or running -> cancelled in client_id (required, 22004), optionally with the final token total. Errors: PT404 unknown execution, RNE02 already finished, RNE03 tokens decreased.';
+
+--
 -- Name: investigations; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -217,7 +468,7 @@ CREATE TABLE public.investigations (
     session_id text,
     query text NOT NULL,
     data_source text NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
+    status public.investigation_status DEFAULT 'pending'::public.investigation_status NOT NULL,
     progress double precision DEFAULT 0 NOT NULL,
     current_phase text,
     results jsonb DEFAULT '[]'::jsonb NOT NULL,
@@ -241,7 +492,6 @@ CREATE TABLE public.investigations (
     CONSTRAINT investigations_progress_range_chk CHECK (((progress >= (0)::double precision) AND (progress <= (1)::double precision))),
     CONSTRAINT investigations_query_chk CHECK (((length(btrim(query)) >= 1) AND (length(btrim(query)) <= 10000))),
     CONSTRAINT investigations_results_chk CHECK ((jsonb_typeof(results) = 'array'::text)),
-    CONSTRAINT investigations_status_chk CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'cancelled'::text]))),
     CONSTRAINT investigations_total_records_analyzed_chk CHECK ((total_records_analyzed >= 0))
 );
 
@@ -274,51 +524,520 @@ COMMENT ON COLUMN public.investigations.progress IS 'Fraction done, 0.0 to 1.0.'
 COMMENT ON COLUMN public.investigations.error IS 'Why the investigation failed (set by fail_investigation together with status failed); null otherwise.';
 
 --
--- Name: cancel_investigation(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: cancel_investigation(uuid); Type: FUNCTION; Schema: backend; Owner: postgres
 --
 
-CREATE FUNCTION private.cancel_investigation(investigation_id uuid) RETURNS public.investigations
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION backend.cancel_investigation(investigation_id uuid) RETURNS public.investigations
+    LANGUAGE sql
     SET search_path TO ''
     AS $$
-declare
-  backend boolean := private.request_is_backend();
-  current_status text;
-  result public.investigations;
+  select * from private.update_investigation(cancel_investigation.investigation_id, 'cancelled')
+$$;
+
+ALTER FUNCTION backend.cancel_investigation(investigation_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_investigation(investigation_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.cancel_investigation(investigation_id uuid) IS 'Backend (service_role): cancel a pending or processing investigation. Returns the row. Errors: PT404 unknown id, RNI01 already ended.';
+
+--
+-- Name: complete_agent_execution(uuid, jsonb, bigint, uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.complete_agent_execution(execution_id uuid, output jsonb DEFAULT NULL::jsonb, tokens_used bigint DEFAULT NULL::bigint, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select private.update_agent_execution(
+    private.backend_client_id(complete_agent_execution.client_id),
+    complete_agent_execution.execution_id,
+    'completed',
+    output => complete_agent_execution.output,
+    tokens_used => complete_agent_execution.tokens_used
+  )
+$$;
+
+ALTER FUNCTION backend.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) IS 'Backend (service_role): running -> completed in client_id (required, 22004), with the final output and token total. Errors: PT404 unknown execution, RNE01 not running, RNE02 already finished, RNE03 tokens decreased.';
+
+--
+-- Name: complete_investigation(uuid, text, double precision, jsonb, integer, bigint); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.complete_investigation(investigation_id uuid, summary text DEFAULT NULL::text, confidence_score double precision DEFAULT NULL::double precision, results jsonb DEFAULT NULL::jsonb, anomalies_found integer DEFAULT NULL::integer, total_records_analyzed bigint DEFAULT NULL::bigint) RETURNS public.investigations
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select * from private.update_investigation(
+    complete_investigation.investigation_id,
+    'completed',
+    summary => complete_investigation.summary,
+    confidence_score => complete_investigation.confidence_score,
+    results => complete_investigation.results,
+    anomalies_found => complete_investigation.anomalies_found,
+    total_records_analyzed => complete_investigation.total_records_analyzed
+  )
+$$;
+
+ALTER FUNCTION backend.complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint) IS 'Worker (service_role): complete a processing investigation with its summary and confidence score (0..1), optionally final results and counts (null keeps a value). progress becomes 1 and completed_at is set by the database. Returns the row. Errors: PT404 unknown id, RNI01 not processing, 23514 confidence_score outside [0, 1].';
+
+--
+-- Name: fail_agent_execution(uuid, text, bigint, uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.fail_agent_execution(execution_id uuid, error text, tokens_used bigint DEFAULT NULL::bigint, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
 begin
-  select i.status into current_status
-    from public.investigations as i
-   where i.id = cancel_investigation.investigation_id
-     and (backend
-          or (i.user_id = auth.uid() and i.client_id = private.current_client_id('viewer')))
-     for update;
-  if not found then
-    raise exception using
-      errcode = 'PT404',
-      message = pg_catalog.format('investigation %s not found', cancel_investigation.investigation_id);
+  if fail_agent_execution.error is null or pg_catalog.btrim(fail_agent_execution.error) = '' then
+    raise exception using errcode = '22004', message = 'error (why the execution failed) is required';
   end if;
-  if current_status not in ('pending', 'processing') then
-    raise exception using
-      errcode = 'RNI01',
-      message = pg_catalog.format('investigation %s cannot go from %s to cancelled',
-                                  cancel_investigation.investigation_id, current_status),
-      hint = 'Only a pending or processing investigation can be cancelled.';
-  end if;
-  update public.investigations as i
-     set status = 'cancelled'
-   where i.id = cancel_investigation.investigation_id
-  returning i.* into result;
-  return result;
+  return private.update_agent_execution(
+    private.backend_client_id(fail_agent_execution.client_id),
+    fail_agent_execution.execution_id,
+    'failed',
+    error => fail_agent_execution.error,
+    tokens_used => fail_agent_execution.tokens_used
+  );
 end;
 $$;
 
-ALTER FUNCTION private.cancel_investigation(investigation_id uuid) OWNER TO postgres;
+ALTER FUNCTION backend.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) OWNER TO postgres;
 
 --
--- Name: FUNCTION cancel_investigation(investigation_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.cancel_investigation(investigation_id uuid) IS 'Cancels a pending or processing investigation of the calling user, or any investigation for the backend (a role that bypasses RLS): PT404 when not found or not the caller''s, RNI01 when it already ended. Called through public.cancel_investigation.';
+COMMENT ON FUNCTION backend.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) IS 'Backend (service_role): pending or running -> failed in client_id (required, 22004), with the error text (required) and the final token total. Errors: 22004 no error text, PT404 unknown execution, RNE02 already finished, RNE03 tokens decreased.';
+
+--
+-- Name: fail_investigation(uuid, text); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.fail_investigation(investigation_id uuid, error text) RETURNS public.investigations
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if fail_investigation.error is null then
+    raise exception using errcode = '22004', message = 'error is required';
+  end if;
+  if pg_catalog.btrim(fail_investigation.error) = '' then
+    raise exception using errcode = '22023', message = 'error must not be blank';
+  end if;
+  return private.update_investigation(fail_investigation.investigation_id, 'failed',
+                                      error => fail_investigation.error);
+end;
+$$;
+
+ALTER FUNCTION backend.fail_investigation(investigation_id uuid, error text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION fail_investigation(investigation_id uuid, error text); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.fail_investigation(investigation_id uuid, error text) IS 'Worker (service_role): mark a pending or processing investigation failed with an error text (completed_at set by the database). Returns the row. Errors: PT404 unknown id, RNI01 already ended, 22004 error null, 22023 error blank, 23514 error longer than 10000 characters.';
+
+--
+-- Name: hybrid_search(text, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, double precision, integer, uuid, uuid, uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, full_text_weight double precision DEFAULT 1, semantic_weight double precision DEFAULT 1, rrf_k integer DEFAULT 50, client_id uuid DEFAULT NULL::uuid, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS SETOF public.hybrid_search_match
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select *
+    from private.hybrid_search(
+           private.backend_client_id(hybrid_search.client_id),
+           hybrid_search.query_text,
+           hybrid_search.query_embedding,
+           hybrid_search.match_count,
+           hybrid_search.collection_ids,
+           hybrid_search.knowledge_base_ids,
+           hybrid_search.metadata_filter,
+           hybrid_search.full_text_weight,
+           hybrid_search.semantic_weight,
+           hybrid_search.rrf_k,
+           hybrid_search.usage_agent_id,
+           hybrid_search.usage_execution_id)
+$$;
+
+ALTER FUNCTION backend.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) IS 'Backend (service_role): hybrid search over client_id''s chunks (required, 22004), as public.hybrid_search. query_embedding is an extensions.vector.';
+
+--
+-- Name: most_used_documents(integer, uuid, uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.most_used_documents(match_count integer DEFAULT 10, agent_id uuid DEFAULT NULL::uuid, client_id uuid DEFAULT NULL::uuid) RETURNS TABLE(document_id uuid, name text, collection_id uuid, usage_count bigint, chunks_used bigint, agents bigint, first_used_at timestamp with time zone, last_used_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select *
+    from private.most_used_documents(private.backend_client_id(most_used_documents.client_id),
+                                     most_used_documents.match_count,
+                                     most_used_documents.agent_id)
+$$;
+
+ALTER FUNCTION backend.most_used_documents(match_count integer, agent_id uuid, client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION most_used_documents(match_count integer, agent_id uuid, client_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.most_used_documents(match_count integer, agent_id uuid, client_id uuid) IS 'Backend (service_role): client_id''s most used documents (client_id required, 22004), as public.most_used_documents.';
+
+--
+-- Name: record_chunk_usage(uuid, uuid[], uuid, uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid DEFAULT NULL::uuid, client_id uuid DEFAULT NULL::uuid) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select private.record_chunk_usage(
+    private.backend_client_id(record_chunk_usage.client_id),
+    record_chunk_usage.agent_id,
+    record_chunk_usage.chunk_ids,
+    record_chunk_usage.execution_id
+  )
+$$;
+
+ALTER FUNCTION backend.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid) IS 'Backend (service_role): record that an agent of client_id (required, 22004) used these chunks. Returns the number recorded. Errors: PT404 unknown agent/execution, 22023 more than 1000 ids.';
+
+--
+-- Name: report_agent_execution_progress(uuid, jsonb, bigint, uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.report_agent_execution_progress(execution_id uuid, output jsonb DEFAULT NULL::jsonb, tokens_used bigint DEFAULT NULL::bigint, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select private.update_agent_execution(
+    private.backend_client_id(report_agent_execution_progress.client_id),
+    report_agent_execution_progress.execution_id,
+    'running',
+    output => report_agent_execution_progress.output,
+    tokens_used => report_agent_execution_progress.tokens_used
+  )
+$$;
+
+ALTER FUNCTION backend.report_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.report_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) IS 'Backend (service_role): mark an execution of client_id (required, 22004) running (started_at set on the first call) and store its partial output and running token total. Errors: PT404 unknown execution, RNE02 already finished, RNE03 tokens decreased.';
+
+--
+-- Name: report_investigation_progress(uuid, double precision, text, jsonb, integer, bigint); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text DEFAULT NULL::text, results jsonb DEFAULT NULL::jsonb, anomalies_found integer DEFAULT NULL::integer, total_records_analyzed bigint DEFAULT NULL::bigint) RETURNS public.investigations
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if report_investigation_progress.progress is null then
+    raise exception using errcode = '22004', message = 'progress is required';
+  end if;
+  return private.update_investigation(
+    report_investigation_progress.investigation_id,
+    progress => report_investigation_progress.progress,
+    current_phase => report_investigation_progress.current_phase,
+    results => report_investigation_progress.results,
+    anomalies_found => report_investigation_progress.anomalies_found,
+    total_records_analyzed => report_investigation_progress.total_records_analyzed
+  );
+end;
+$$;
+
+ALTER FUNCTION backend.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint) IS 'Worker (service_role): report progress (0..1, never decreasing) of a processing investigation, and optionally its current phase, partial results (replacing the stored array), anomalies found and records analyzed; null keeps a value. Returns the row. Errors: PT404 unknown id, RNI03 not processing (e.g. cancelled), RNI02 progress decreased, 23514 progress outside [0, 1] or results not an array, 22004 progress null.';
+
+--
+-- Name: search_embeddings(extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.search_embeddings(query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, min_similarity double precision DEFAULT NULL::double precision, client_id uuid DEFAULT NULL::uuid, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS TABLE(id uuid, document_id uuid, collection_id uuid, knowledge_base_id uuid, content text, metadata jsonb, chunk_index integer, similarity double precision)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select *
+    from private.search_embeddings(
+           private.backend_client_id(search_embeddings.client_id),
+           search_embeddings.query_embedding,
+           search_embeddings.match_count,
+           search_embeddings.collection_ids,
+           search_embeddings.knowledge_base_ids,
+           search_embeddings.metadata_filter,
+           search_embeddings.min_similarity,
+           search_embeddings.usage_agent_id,
+           search_embeddings.usage_execution_id)
+$$;
+
+ALTER FUNCTION backend.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) IS 'Backend (service_role): semantic search over the chunks of client_id (required, 22004), as public.search_embeddings. query_embedding is an extensions.vector.';
+
+--
+-- Name: start_agent_execution(uuid, jsonb, uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.start_agent_execution(agent_id uuid, input jsonb DEFAULT '{}'::jsonb, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select private.start_agent_execution(
+    private.backend_client_id(start_agent_execution.client_id),
+    start_agent_execution.agent_id,
+    start_agent_execution.input
+  )
+$$;
+
+ALTER FUNCTION backend.start_agent_execution(agent_id uuid, input jsonb, client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION start_agent_execution(agent_id uuid, input jsonb, client_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.start_agent_execution(agent_id uuid, input jsonb, client_id uuid) IS 'Backend (service_role): start a run of an agent of client_id (required, 22004), with no user. Errors: PT404 unknown agent, RNE04 agent not active, RNE05 quota reached, RNE06 invalid quota setting.';
+
+--
+-- Name: start_investigation(uuid); Type: FUNCTION; Schema: backend; Owner: postgres
+--
+
+CREATE FUNCTION backend.start_investigation(investigation_id uuid) RETURNS public.investigations
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select * from private.update_investigation(start_investigation.investigation_id, 'processing')
+$$;
+
+ALTER FUNCTION backend.start_investigation(investigation_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION start_investigation(investigation_id uuid); Type: COMMENT; Schema: backend; Owner: postgres
+--
+
+COMMENT ON FUNCTION backend.start_investigation(investigation_id uuid) IS 'Worker (service_role): start a pending investigation (status processing; started_at set by the database). Returns the row. Errors: PT404 unknown id, RNI01 not pending.';
+
+--
+-- Name: backend_client_id(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.backend_client_id(client_id uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  -- Granted to service_role only, and checked again by capability (private.request_is_backend):
+  -- a role that merely inherits service_role's grants does not bypass RLS and is no backend.
+  if not private.request_is_backend() then
+    raise exception using
+      errcode = '42501',
+      message = 'only the backend (a role that bypasses RLS) may name the client it acts for';
+  end if;
+  if backend_client_id.client_id is null then
+    raise exception using
+      errcode = '22004',
+      message = 'client_id is required',
+      hint = 'The backend has no tenant of its own: pass the client it acts for.';
+  end if;
+  return backend_client_id.client_id;
+end;
+$$;
+
+ALTER FUNCTION private.backend_client_id(client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION backend_client_id(client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.backend_client_id(client_id uuid) IS 'The client a backend call names; 22004 if it names none.';
+
+--
+-- Name: cancel_own_investigation(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cancel_own_investigation(investigation_id uuid) RETURNS public.investigations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform
+    from public.investigations as i
+   where i.id = cancel_own_investigation.investigation_id
+     and i.user_id = auth.uid()
+     and i.client_id = private.current_client_id('viewer');
+  if not found then
+    raise exception using
+      errcode = 'PT404',
+      message = pg_catalog.format('investigation %s not found', cancel_own_investigation.investigation_id);
+  end if;
+  return private.update_investigation(cancel_own_investigation.investigation_id, 'cancelled');
+end;
+$$;
+
+ALTER FUNCTION private.cancel_own_investigation(investigation_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_own_investigation(investigation_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cancel_own_investigation(investigation_id uuid) IS 'Cancels a pending or processing investigation of the calling user in their active client: PT404 when not found or not the caller''s, RNI01 when it already ended. Called through public.cancel_investigation.';
+
+--
+-- Name: chunk_search_route(uuid, uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return (
+  with settings as (
+    select coalesce(nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')
+                      ::integer, 1000) as exact_max,
+           coalesce(nullif(pg_catalog.current_setting('renum.search_shared_min_share', true), '')
+                      ::double precision, 0.5) as min_share
+  )
+  select case
+    when (chunk_search_route.document_ids is not null
+          or chunk_search_route.metadata_filter is not null)
+         and (select pg_catalog.count(*)
+                from (select
+                        from public.document_chunks as c
+                       where c.client_id = chunk_search_route.client_id
+                         and (chunk_search_route.document_ids is null
+                              or c.document_id = any (chunk_search_route.document_ids))
+                         and (chunk_search_route.metadata_filter is null
+                              or c.metadata @> chunk_search_route.metadata_filter)
+                       limit s.exact_max + 1) as bounded) <= s.exact_max
+      then 'exact'
+    when exists (select
+                   from private.tenant_chunk_indexes as t
+                  where t.client_id = chunk_search_route.client_id
+                    and t.state = 'ready')
+      then 'tenant_index'
+    else (
+      select case
+               when e.tenant_rows is null
+                 then case
+                        when (select pg_catalog.count(*)
+                                from (select
+                                        from public.document_chunks as c
+                                       where c.client_id = chunk_search_route.client_id
+                                       limit s.exact_max + 1) as bounded) > s.exact_max
+                          then 'shared_index'
+                        else 'exact'
+                      end
+               when e.tenant_rows <= s.exact_max then 'exact'
+               when e.share >= s.min_share then 'shared_index'
+               else 'exact'
+             end
+        from (select) as one
+        left join private.chunk_tenant_estimate(chunk_search_route.client_id) as e on true)
+  end
+    from settings as s);
+end;
+$$;
+
+ALTER FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb) IS 'How public.search_embeddings searches one client: exact, tenant_index (the client''s own HNSW index, when promoted) or shared_index (the shared HNSW index, when the client holds at least renum.search_shared_min_share of the rows). See docs/retrieval.md.';
+
+--
+-- Name: chunk_tenant_estimate(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.chunk_tenant_estimate(client_id uuid) RETURNS TABLE(tenant_rows double precision, share double precision)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  return query
+  with st as (
+    select s.null_frac::double precision as null_frac,
+           s.n_distinct::double precision as n_distinct,
+           s.most_common_vals::text::uuid[] as vals,
+           s.most_common_freqs::double precision[] as freqs
+      from pg_catalog.pg_stats as s
+     where s.schemaname = 'public'
+       and s.tablename = 'document_chunks'
+       and s.attname = 'client_id'
+     order by s.inherited desc
+     limit 1
+  ), rel as (
+    select greatest(c.reltuples, 0)::double precision as reltuples
+      from pg_catalog.pg_class as c
+     where c.oid = 'public.document_chunks'::pg_catalog.regclass
+  ), est as (
+    select coalesce(
+             (select m.freq
+                from unnest(st.vals, st.freqs) as m (val, freq)
+               where m.val = chunk_tenant_estimate.client_id),
+             (1 - st.null_frac - coalesce((select sum(f) from unnest(st.freqs) as f), 0))
+               / greatest(case when st.n_distinct < 0 then -st.n_distinct * rel.reltuples
+                               else st.n_distinct end
+                          - coalesce(pg_catalog.cardinality(st.vals), 0), 1)) as share,
+           rel.reltuples
+      from st cross join rel
+  )
+  select greatest(est.share, 0) * est.reltuples, greatest(est.share, 0)
+    from est
+   where (select private.request_is_backend())
+      or chunk_tenant_estimate.client_id = (select private.current_client_id('viewer'));
+end;
+$$;
+
+ALTER FUNCTION private.chunk_tenant_estimate(client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION chunk_tenant_estimate(client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.chunk_tenant_estimate(client_id uuid) IS 'Estimated rows and share of document_chunks held by one client, from the planner statistics (pg_stats, reltuples); no row before the first ANALYZE.';
 
 --
 -- Name: current_user_id(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -411,6 +1130,204 @@ ALTER FUNCTION private.enforce_monthly_token_quota(client_id uuid) OWNER TO post
 COMMENT ON FUNCTION private.enforce_monthly_token_quota(client_id uuid) IS 'Raises RNE05 when the client''s tokens_used over executions created this UTC month reach clients.settings.monthly_token_limit (RNE06 if that setting is not a non-negative integer). Locks the client row FOR SHARE. Called by the insert trigger of agent_executions.';
 
 --
+-- Name: hybrid_search(uuid, text, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, double precision, integer, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hybrid_search(tenant uuid, query_text text, query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, full_text_weight double precision DEFAULT 1, semantic_weight double precision DEFAULT 1, rrf_k integer DEFAULT 50, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS SETOF public.hybrid_search_match
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  doc_ids uuid[];
+  depth integer;
+  config regconfig;
+  parsed tsquery;
+  query tsquery;
+  ids uuid[];
+  similarities double precision[];
+  text_ranks real[];
+  semantic_positions integer[];
+  text_positions integer[];
+  scores double precision[];
+begin
+  if query_text is null or pg_catalog.btrim(query_text) = '' then
+    raise exception using errcode = '22004', message = 'query_text is required';
+  end if;
+  if full_text_weight is null or semantic_weight is null
+     or full_text_weight < 0 or semantic_weight < 0
+     or full_text_weight = 'NaN'::float8 or semantic_weight = 'NaN'::float8
+     or (full_text_weight = 0 and semantic_weight = 0) then
+    raise exception using
+      errcode = '22023',
+      message = 'full_text_weight and semantic_weight must be >= 0 and not both 0';
+  end if;
+  if rrf_k is null or rrf_k < 1 then
+    raise exception using errcode = '22023', message = pg_catalog.format('rrf_k must be >= 1, got %s', rrf_k);
+  end if;
+  if match_count is null or match_count < 1 or match_count > 200 then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('match_count must be between 1 and 200, got %s', match_count);
+  end if;
+  doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
+  depth := least(200, match_count * 2);
+
+  for config in
+    select distinct kb.text_search_config
+      from public.knowledge_bases as kb
+     where kb.client_id = tenant
+       and (knowledge_base_ids is null or kb.id = any (knowledge_base_ids))
+  loop
+    parsed := pg_catalog.websearch_to_tsquery(config, query_text);
+    query := case when query is null then parsed else query operator(pg_catalog.||) parsed end;
+  end loop;
+  if query is not null and pg_catalog.numnode(query) = 0 then
+    query := null;  -- only stop words: the text side contributes nothing
+  end if;
+
+  with semantic as (
+    select s.id, s.similarity, s.pos
+      from private.search_embeddings(
+             tenant, query_embedding, depth, collection_ids, knowledge_base_ids, metadata_filter,
+             null) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
+                                                  content, metadata, chunk_index, similarity, pos)
+  ),
+  lexical as (
+    select t.id, t.rank, pg_catalog.row_number() over (order by t.rank desc, t.id) as pos
+      from (select c.id, pg_catalog.ts_rank_cd(c.fts, query) as rank
+              from public.document_chunks as c
+             where query is not null
+               and c.client_id = tenant
+               and c.fts operator(pg_catalog.@@) query
+               and (doc_ids is null or c.document_id = any (doc_ids))
+               and (metadata_filter is null or c.metadata @> metadata_filter)
+             order by rank desc, c.id
+             limit depth) as t
+  ),
+  fused as (
+    select coalesce(s.id, l.id) as id, s.similarity, s.pos::integer as semantic_position,
+           l.pos::integer as text_position, l.rank as text_rank,
+           coalesce(full_text_weight / (rrf_k + l.pos), 0)
+           + coalesce(semantic_weight / (rrf_k + s.pos), 0) as score
+      from semantic as s
+      full join lexical as l on l.id = s.id
+  )
+  select pg_catalog.array_agg(f.id order by f.score desc, f.id),
+         pg_catalog.array_agg(f.similarity order by f.score desc, f.id),
+         pg_catalog.array_agg(f.text_rank order by f.score desc, f.id),
+         pg_catalog.array_agg(f.semantic_position order by f.score desc, f.id),
+         pg_catalog.array_agg(f.text_position order by f.score desc, f.id),
+         pg_catalog.array_agg(f.score order by f.score desc, f.id)
+    into ids, similarities, text_ranks, semantic_positions, text_positions, scores
+    from (select * from fused order by score desc, id limit match_count) as f;
+
+  if usage_agent_id is not null and ids is not null then
+    perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+  end if;
+
+  return query
+    select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
+           c.chunk_index,
+           coalesce(r.similarity,
+                    nullif(1 - extensions.cosine_distance(c.embedding, query_embedding), 'NaN')),
+           r.text_rank, r.semantic_position, r.text_position, r.score
+      from unnest(ids, similarities, text_ranks, semantic_positions, text_positions,
+                             scores)
+             with ordinality as r (id, similarity, text_rank, semantic_position, text_position,
+                                   score, ord)
+      join public.document_chunks as c on c.client_id = tenant and c.id = r.id
+      join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
+      join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
+     order by r.ord;
+end;
+$$;
+
+ALTER FUNCTION private.hybrid_search(tenant uuid, query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hybrid_search(tenant uuid, query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hybrid_search(tenant uuid, query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) IS 'Hybrid search over one tenant (resolved by public.hybrid_search or backend.hybrid_search): full text and semantic similarity fused by reciprocal rank fusion, every component score returned.';
+
+--
+-- Name: most_used_documents(uuid, integer, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.most_used_documents(tenant uuid, match_count integer DEFAULT 10, agent_id uuid DEFAULT NULL::uuid) RETURNS TABLE(document_id uuid, name text, collection_id uuid, usage_count bigint, chunks_used bigint, agents bigint, first_used_at timestamp with time zone, last_used_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+  if match_count is null or match_count < 1 or match_count > 1000 then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('match_count must be between 1 and 1000, got %s', match_count);
+  end if;
+  return query
+    select d.id, d.name, d.collection_id,
+           pg_catalog.sum(s.usage_count)::bigint,
+           pg_catalog.count(distinct s.chunk_id),
+           pg_catalog.count(distinct s.agent_id),
+           pg_catalog.min(s.first_used_at),
+           pg_catalog.max(s.last_used_at)
+      from public.document_usage_stats as s
+      join public.documents as d on d.client_id = s.client_id and d.id = s.document_id
+     where s.client_id = tenant
+       and (most_used_documents.agent_id is null or s.agent_id = most_used_documents.agent_id)
+     group by d.id, d.name, d.collection_id
+     order by 4 desc, 8 desc, 1
+     limit match_count;
+end;
+$$;
+
+ALTER FUNCTION private.most_used_documents(tenant uuid, match_count integer, agent_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION most_used_documents(tenant uuid, match_count integer, agent_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.most_used_documents(tenant uuid, match_count integer, agent_id uuid) IS 'One tenant''s most used documents (by total chunk uses), optionally for one agent; match_count 1..1000. Called by public.most_used_documents and backend.most_used_documents.';
+
+--
+-- Name: nearest_chunks(text, uuid, extensions.vector, integer, uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb) RETURNS TABLE(id uuid, distance double precision)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if route = 'tenant_index' then
+    return query
+      select w.id, w.distance
+        from private.nearest_chunks_tenant_index(nearest_chunks.client_id, query_embedding,
+                                                 candidate_count, document_ids,
+                                                 metadata_filter) as w;
+  elsif route = 'shared_index' then
+    return query
+      select w.id, w.distance
+        from private.nearest_chunks_hnsw(nearest_chunks.client_id, query_embedding,
+                                         candidate_count, document_ids, metadata_filter) as w;
+  else
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('no index walk for route %L', route);
+  end if;
+end;
+$$;
+
+ALTER FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one client nearest to query_embedding by the index walk the route names: tenant_index (the client''s partial HNSW index) or shared_index (the shared one).';
+
+--
 -- Name: nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -441,6 +1358,41 @@ ALTER FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding exten
 --
 
 COMMENT ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one client nearest to query_embedding, by walking the HNSW index (iterative scan, relaxed order: re-sort the result by distance). Used by public.search_embeddings above its exact-scan limit.';
+
+--
+-- Name: nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb) RETURNS TABLE(id uuid, distance double precision)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET "hnsw.iterative_scan" TO 'relaxed_order'
+    SET "hnsw.ef_search" TO '64'
+    SET enable_sort TO 'off'
+    SET enable_incremental_sort TO 'off'
+    AS $_$
+begin
+  return query execute pg_catalog.format(
+    'select c.id, c.embedding operator(extensions.<=>) $1
+       from public.document_chunks as c
+      where c.client_id = %L::uuid
+        and c.embedding is not null
+        and ($3::uuid[] is null or c.document_id = any ($3::uuid[]))
+        and ($4::jsonb is null or c.metadata @> $4::jsonb)
+      order by c.embedding operator(extensions.<=>) $1
+      limit $2',
+    nearest_chunks_tenant_index.client_id)
+    using query_embedding, candidate_count, document_ids, metadata_filter;
+end;
+$_$;
+
+ALTER FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one promoted client nearest to query_embedding, by walking the client''s own partial HNSW index (iterative scan, relaxed order: re-sort the result by distance).';
 
 --
 -- Name: record_chunk_usage(uuid, uuid, uuid[], uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -593,6 +1545,39 @@ ALTER FUNCTION private.request_is_backend() OWNER TO postgres;
 COMMENT ON FUNCTION private.request_is_backend() IS 'True when the request runs as a role that bypasses RLS (BYPASSRLS or superuser: service_role, the backend''s own login); false for every other role, known or not. The one rule behind every "user or backend" decision.';
 
 --
+-- Name: require_client_id(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.require_client_id(min_role text DEFAULT 'viewer'::text) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  own uuid := private.current_client_id(require_client_id.min_role);
+begin
+  if own is null then
+    if private.current_client_id('viewer') is null then
+      raise exception using
+        errcode = '42501',
+        message = 'the caller belongs to no active client';
+    end if;
+    raise exception using
+      errcode = '42501',
+      message = pg_catalog.format('this call requires the %s role', require_client_id.min_role);
+  end if;
+  return own;
+end;
+$$;
+
+ALTER FUNCTION private.require_client_id(min_role text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION require_client_id(min_role text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.require_client_id(min_role text) IS 'The calling user''s active client if their role is at least min_role; 42501 otherwise. The tenant of every RPC in schema public.';
+
+--
 -- Name: scoped_document_ids(uuid, uuid[], uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -626,6 +1611,186 @@ ALTER FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[]
 COMMENT ON FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]) IS 'Ids of the client''s documents inside the given collections and/or knowledge bases; null when neither filter is given.';
 
 --
+-- Name: search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, min_similarity double precision DEFAULT NULL::double precision, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS TABLE(id uuid, document_id uuid, collection_id uuid, knowledge_base_id uuid, content text, metadata jsonb, chunk_index integer, similarity double precision)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+#variable_conflict use_column
+declare
+  doc_ids uuid[];
+  route text;
+  ids uuid[];
+  distances double precision[];
+begin
+  if query_embedding is null then
+    raise exception using errcode = '22004', message = 'query_embedding is required';
+  end if;
+  if extensions.vector_dims(query_embedding) <> 1536 then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('query_embedding has %s dimensions; chunks are embedded with 1536',
+                                  extensions.vector_dims(query_embedding));
+  end if;
+  -- pgvector computes cosine distance in single precision: a norm that is zero or infinite
+  -- there (1536 x 1e-45 squares to 0; 1e20 squares to infinity) makes every distance NaN, even
+  -- when the double-precision vector_norm is positive and finite. Ask pgvector itself.
+  if extensions.cosine_distance(query_embedding, query_embedding) = 'NaN'::float8 then
+    raise exception using
+      errcode = '22023',
+      message = 'query_embedding must have a non-zero, finite norm in single precision';
+  end if;
+  if match_count is null or match_count < 1 or match_count > 200 then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('match_count must be between 1 and 200, got %s', match_count);
+  end if;
+  if metadata_filter is not null and pg_catalog.jsonb_typeof(metadata_filter) <> 'object' then
+    raise exception using errcode = '22023', message = 'metadata_filter must be a JSON object';
+  end if;
+  if min_similarity is not null
+     and (min_similarity = 'NaN'::float8 or min_similarity < -1 or min_similarity > 1) then
+    raise exception using
+      errcode = '22023',
+      message = pg_catalog.format('min_similarity must be between -1 and 1, got %s', min_similarity);
+  end if;
+
+  if collection_ids is not null or knowledge_base_ids is not null then
+    doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
+  end if;
+
+  -- [retrieval route, issue 12: begin] private.chunk_search_route picks 'exact', 'tenant_index'
+  -- or 'shared_index'; an index walk over-fetches 4 x match_count (at least 40) and keeps the
+  -- match_count nearest by exact distance; a walk that yields fewer than match_count rows (a
+  -- very selective filter) falls back to the exact scan below.
+  route := private.chunk_search_route(tenant, doc_ids, metadata_filter);
+  if route <> 'exact' then
+    select pg_catalog.array_agg(n.id order by n.distance, n.id),
+           pg_catalog.array_agg(n.distance order by n.distance, n.id)
+      into ids, distances
+      from (select h.id, h.distance
+              from private.nearest_chunks(route, tenant, query_embedding,
+                                          greatest(match_count * 4, 40),
+                                          doc_ids, metadata_filter) as h
+             order by h.distance, h.id
+             limit match_count) as n;
+  end if;
+
+  if route = 'exact' or coalesce(pg_catalog.cardinality(ids), 0) < match_count then
+  -- [retrieval route: end]
+    if usage_agent_id is null then
+      -- The common case in one statement: rank and return (a similarity threshold commutes
+      -- with "nearest first, then limit", so it can filter before the limit).
+      -- Rank first, then join only the winners to their document and collection.
+      return query
+        select n.id, n.document_id, d.collection_id, k.knowledge_base_id, n.content, n.metadata,
+               n.chunk_index, 1 - n.distance
+          from (select c.id, c.document_id, c.content, c.metadata, c.chunk_index, c.client_id,
+                       extensions.cosine_distance(c.embedding, query_embedding) as distance
+                  from public.document_chunks as c
+                 where c.client_id = tenant
+                   and c.embedding is not null
+                   and (doc_ids is null or c.document_id = any (doc_ids))
+                   and (metadata_filter is null or c.metadata @> metadata_filter)
+                 order by 7, 1
+                 limit match_count) as n
+          join public.documents as d on d.client_id = n.client_id and d.id = n.document_id
+          join public.knowledge_collections as k
+            on k.client_id = d.client_id and k.id = d.collection_id
+         where n.distance <> 'NaN'::float8
+           and (min_similarity is null or 1 - n.distance >= min_similarity)
+         order by n.distance, n.id;
+      return;
+    end if;
+    select pg_catalog.array_agg(n.id order by n.distance, n.id),
+           pg_catalog.array_agg(n.distance order by n.distance, n.id)
+      into ids, distances
+      from (select c.id, extensions.cosine_distance(c.embedding, query_embedding) as distance
+              from public.document_chunks as c
+             where c.client_id = tenant
+               and c.embedding is not null
+               and (doc_ids is null or c.document_id = any (doc_ids))
+               and (metadata_filter is null or c.metadata @> metadata_filter)
+             order by 2, 1
+             limit match_count) as n;
+  end if;
+
+  if ids is not null then
+    select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
+      into ids, distances
+      from unnest(ids, distances) with ordinality as r (id, distance, ord)
+     where r.distance <> 'NaN'::float8
+       and (min_similarity is null or 1 - r.distance >= min_similarity);
+  end if;
+
+  if usage_agent_id is not null and ids is not null then
+    perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+  end if;
+
+  return query
+    select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
+           c.chunk_index, 1 - r.distance
+      from unnest(ids, distances) with ordinality as r (id, distance, ord)
+      join public.document_chunks as c on c.client_id = tenant and c.id = r.id
+      join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
+      join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
+     order by r.ord;
+end;
+$$;
+
+ALTER FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) IS 'Semantic search over one tenant''s chunks (the tenant is resolved by the caller: public.search_embeddings or backend.search_embeddings). Exact for small tenants and small filtered sets, otherwise an HNSW walk of the tenant''s own index (promoted tenants) or of the shared index (docs/retrieval.md).';
+
+--
+-- Name: start_agent_execution(uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.start_agent_execution(tenant uuid, agent_id uuid, input jsonb) RETURNS public.agent_executions
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  result public.agent_executions;
+begin
+  if start_agent_execution.agent_id is null then
+    raise exception using errcode = '22004', message = 'agent_id is required';
+  end if;
+  if start_agent_execution.input is null then
+    raise exception using errcode = '22004', message = 'input is required (use {} for none)';
+  end if;
+  if not exists (
+    select from public.agents as a
+     where a.client_id = start_agent_execution.tenant and a.id = start_agent_execution.agent_id
+  ) then
+    raise exception using
+      errcode = 'PT404',
+      message = pg_catalog.format('agent %s not found', start_agent_execution.agent_id);
+  end if;
+
+  insert into public.agent_executions as e (client_id, agent_id, input)
+  values (start_agent_execution.tenant, start_agent_execution.agent_id, start_agent_execution.input)
+  returning e.* into result;
+  return result;
+end;
+$$;
+
+ALTER FUNCTION private.start_agent_execution(tenant uuid, agent_id uuid, input jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION start_agent_execution(tenant uuid, agent_id uuid, input jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.start_agent_execution(tenant uuid, agent_id uuid, input jsonb) IS 'Creates a pending execution of an agent of one client (resolved by the public or backend entry). PT404 unknown agent; RNE04/RNE05 from the insert trigger.';
+
+--
 -- Name: storage_object_client_id(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -649,6 +1814,59 @@ ALTER FUNCTION private.storage_object_client_id(name text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.storage_object_client_id(name text) IS 'The client id of a well-formed object name <client_id>/<uuid>/<file name> (lowercase uuids, file name of 1-255 characters, not . or .., no slash, backslash, control character, leading or trailing space); null for any other name.';
+
+--
+-- Name: tenant_chunk_index_status(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.tenant_chunk_index_status() RETURNS TABLE(client_id uuid, chunk_rows bigint, share double precision, route text, index_name text, state text, index_valid boolean, index_bytes bigint, advice text)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  with settings as (
+    select coalesce(nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')
+                      ::integer, 1000) as exact_max,
+           coalesce(nullif(pg_catalog.current_setting('renum.search_shared_min_share', true), '')
+                      ::double precision, 0.5) as min_share
+  ), counts as (
+    select c.client_id, pg_catalog.count(*) as n
+      from public.document_chunks as c
+     group by c.client_id
+  ), total as (
+    select greatest(coalesce(sum(k.n), 0), 1)::double precision as n from counts as k
+  ), rows as (
+    select coalesce(k.client_id, r.client_id) as client_id,
+           coalesce(k.n, 0) as n,
+           r.index_name, r.state
+      from counts as k
+      full join private.tenant_chunk_indexes as r on r.client_id = k.client_id
+  )
+  select w.client_id, w.n, w.n / t.n,
+         private.chunk_search_route(w.client_id),
+         w.index_name, w.state, i.indisvalid,
+         case when i.indexrelid is not null then pg_catalog.pg_relation_size(i.indexrelid) end,
+         case
+           when w.state in ('building', 'retiring') then 'resume'
+           when w.state is null and w.n > s.exact_max and w.n / t.n < s.min_share then 'promote'
+           when w.state = 'ready' and w.n <= s.exact_max / 2 then 'demote'
+         end
+    from rows as w
+    cross join total as t
+    cross join settings as s
+    left join pg_catalog.pg_class as ic
+      on ic.relname = w.index_name and ic.relnamespace = 'public'::pg_catalog.regnamespace
+    left join pg_catalog.pg_index as i on i.indexrelid = ic.oid
+   where w.state is not null or w.n > s.exact_max
+   order by w.n desc, w.client_id
+$$;
+
+ALTER FUNCTION private.tenant_chunk_index_status() OWNER TO postgres;
+
+--
+-- Name: FUNCTION tenant_chunk_index_status(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.tenant_chunk_index_status() IS 'Per-tenant HNSW indexes for operators: each client with an index or more chunks than renum.search_exact_max_rows, its rows, share, current search route, index state/validity/size and advice (promote, demote, resume).';
 
 --
 -- Name: text_search_regconfig(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -904,7 +2122,7 @@ begin
   end if;
 
   insert into public.users (id, client_id, email, role, created_at, last_login)
-  values (new.id, new_client, new.email, new_role,
+  values (new.id, new_client, new.email, new_role::public.user_role,
           coalesce(new.created_at, pg_catalog.now()), new.last_sign_in_at)
   on conflict (id) do nothing;
   return new;
@@ -992,7 +2210,8 @@ begin
     doc.client_id,
     doc.id,
     next_version,
-    case tg_op when 'INSERT' then 'created' when 'UPDATE' then 'updated' else 'deleted' end,
+    (case tg_op when 'INSERT' then 'created' when 'UPDATE' then 'updated' else 'deleted' end)
+      ::public.document_change_type,
     auth.uid(),
     case tg_op when 'UPDATE' then 'changed: ' || changed end,
     pg_catalog.to_jsonb(doc)
@@ -1018,7 +2237,7 @@ CREATE FUNCTION private.tg_investigations__enforce_workflow() RETURNS trigger
     SET search_path TO ''
     AS $$
 declare
-  final_states constant text[] := array['completed', 'failed', 'cancelled'];
+  final_states constant public.investigation_status[] := array['completed', 'failed', 'cancelled'];
 begin
   if tg_op = 'INSERT' then
     if new.status <> 'pending' then
@@ -1154,66 +2373,10 @@ ALTER FUNCTION private.tg_knowledge_bases__propagate_text_search_config() OWNER 
 COMMENT ON FUNCTION private.tg_knowledge_bases__propagate_text_search_config() IS 'Trigger (after update of text_search_config on knowledge_bases): re-parses the knowledge base''s chunks in the new language.';
 
 --
--- Name: agent_executions; Type: TABLE; Schema: public; Owner: postgres
+-- Name: update_agent_execution(uuid, uuid, public.agent_execution_status, jsonb, text, bigint); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE TABLE public.agent_executions (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    client_id uuid DEFAULT private.current_client_id() NOT NULL,
-    agent_id uuid NOT NULL,
-    user_id uuid DEFAULT auth.uid(),
-    status text DEFAULT 'pending'::text NOT NULL,
-    input jsonb DEFAULT '{}'::jsonb NOT NULL,
-    output jsonb,
-    error text,
-    tokens_used bigint DEFAULT 0 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    started_at timestamp with time zone,
-    completed_at timestamp with time zone,
-    CONSTRAINT agent_executions_completed_after_started_chk CHECK (((completed_at IS NULL) OR (started_at IS NULL) OR (completed_at >= started_at))),
-    CONSTRAINT agent_executions_status_chk CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text]))),
-    CONSTRAINT agent_executions_tokens_used_chk CHECK ((tokens_used >= 0))
-);
-
-ALTER TABLE ONLY public.agent_executions FORCE ROW LEVEL SECURITY;
-
-ALTER TABLE public.agent_executions OWNER TO postgres;
-
---
--- Name: TABLE agent_executions; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.agent_executions IS 'Runs of an agent: pending -> running -> completed | failed | cancelled (pending -> cancelled | failed), enforced by triggers for every writer. The tenant reads them; members start them as themselves (start_agent_execution); the starter or an admin may cancel; the backend records progress, output, errors and tokens. See docs/agents.md.';
-
---
--- Name: COLUMN agent_executions.status; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.agent_executions.status IS 'pending | running | completed | failed | cancelled.';
-
---
--- Name: COLUMN agent_executions.tokens_used; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.agent_executions.tokens_used IS 'LLM tokens consumed by the run so far (a running total: non-negative, never decreasing). Counted in the UTC month of created_at for quotas.';
-
---
--- Name: COLUMN agent_executions.started_at; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.agent_executions.started_at IS 'Set by the database when the execution becomes running; supplied values are ignored.';
-
---
--- Name: COLUMN agent_executions.completed_at; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.agent_executions.completed_at IS 'Set by the database when the execution becomes completed, failed or cancelled; supplied values are ignored.';
-
---
--- Name: update_agent_execution(uuid, uuid, text, jsonb, text, bigint); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status text, output jsonb DEFAULT NULL::jsonb, error text DEFAULT NULL::text, tokens_used bigint DEFAULT NULL::bigint) RETURNS public.agent_executions
+CREATE FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status public.agent_execution_status, output jsonb DEFAULT NULL::jsonb, error text DEFAULT NULL::text, tokens_used bigint DEFAULT NULL::bigint) RETURNS public.agent_executions
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -1249,38 +2412,89 @@ begin
 end;
 $$;
 
-ALTER FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status text, output jsonb, error text, tokens_used bigint) OWNER TO postgres;
+ALTER FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status public.agent_execution_status, output jsonb, error text, tokens_used bigint) OWNER TO postgres;
 
 --
--- Name: FUNCTION update_agent_execution(client_id uuid, execution_id uuid, status text, output jsonb, error text, tokens_used bigint); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION update_agent_execution(client_id uuid, execution_id uuid, status public.agent_execution_status, output jsonb, error text, tokens_used bigint); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status text, output jsonb, error text, tokens_used bigint) IS 'Worker write of one execution of a client: sets status and, when not null, output, error and tokens_used (transition rules are enforced by the table''s trigger). PT404 if the execution is not in the client; 22023 on negative tokens.';
+COMMENT ON FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status public.agent_execution_status, output jsonb, error text, tokens_used bigint) IS 'Worker write of one execution of a client: sets status and, when not null, output, error and tokens_used (transition rules are enforced by the table''s trigger). PT404 if the execution is not in the client; 22023 on negative tokens.';
 
 --
--- Name: cancel_agent_execution(uuid, bigint, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: update_investigation(uuid, public.investigation_status, double precision, text, jsonb, text, double precision, integer, bigint, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION public.cancel_agent_execution(execution_id uuid, tokens_used bigint DEFAULT NULL::bigint, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
+CREATE FUNCTION private.update_investigation(investigation_id uuid, status public.investigation_status DEFAULT NULL::public.investigation_status, progress double precision DEFAULT NULL::double precision, current_phase text DEFAULT NULL::text, results jsonb DEFAULT NULL::jsonb, summary text DEFAULT NULL::text, confidence_score double precision DEFAULT NULL::double precision, anomalies_found integer DEFAULT NULL::integer, total_records_analyzed bigint DEFAULT NULL::bigint, error text DEFAULT NULL::text) RETURNS public.investigations
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-  target uuid := private.request_client_id(cancel_agent_execution.client_id);
-  result public.agent_executions;
+  current_status public.investigation_status;
+  result public.investigations;
 begin
-  if private.request_is_backend() then
-    return private.update_agent_execution(
-      target, cancel_agent_execution.execution_id, 'cancelled',
-      tokens_used => cancel_agent_execution.tokens_used
-    );
+  select i.status into current_status
+    from public.investigations as i
+   where i.id = update_investigation.investigation_id
+     for update;
+  if not found then
+    raise exception using
+      errcode = 'PT404',
+      message = pg_catalog.format('investigation %s not found', update_investigation.investigation_id);
+  end if;
+  if update_investigation.status = current_status then
+    raise exception using
+      errcode = 'RNI01',
+      message = pg_catalog.format('investigation %s cannot go from %s to %s',
+                                  update_investigation.investigation_id, current_status,
+                                  update_investigation.status),
+      hint = 'It is already there: another call made this transition first.';
+  end if;
+  if update_investigation.status is null and current_status <> 'processing' then
+    raise exception using
+      errcode = 'RNI03',
+      message = pg_catalog.format('investigation %s is %s, not processing: its progress cannot change',
+                                  update_investigation.investigation_id, current_status),
+      hint = case when current_status = 'pending' then 'Call start_investigation first.'
+                  else 'The investigation has ended; stop working on it.' end;
   end if;
 
-  if cancel_agent_execution.tokens_used is not null then
-    raise exception using
-      errcode = '42501',
-      message = 'only the backend reports tokens_used';
-  end if;
+  update public.investigations as i
+     set status = coalesce(update_investigation.status, i.status),
+         progress = coalesce(update_investigation.progress, i.progress),
+         current_phase = coalesce(update_investigation.current_phase, i.current_phase),
+         results = coalesce(update_investigation.results, i.results),
+         summary = coalesce(update_investigation.summary, i.summary),
+         confidence_score = coalesce(update_investigation.confidence_score, i.confidence_score),
+         anomalies_found = coalesce(update_investigation.anomalies_found, i.anomalies_found),
+         total_records_analyzed = coalesce(update_investigation.total_records_analyzed,
+                                           i.total_records_analyzed),
+         error = coalesce(update_investigation.error, i.error)
+   where i.id = update_investigation.investigation_id
+  returning i.* into result;
+  return result;
+end;
+$$;
+
+ALTER FUNCTION private.update_investigation(investigation_id uuid, status public.investigation_status, progress double precision, current_phase text, results jsonb, summary text, confidence_score double precision, anomalies_found integer, total_records_analyzed bigint, error text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_investigation(investigation_id uuid, status public.investigation_status, progress double precision, current_phase text, results jsonb, summary text, confidence_score double precision, anomalies_found integer, total_records_analyzed bigint, error text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.update_investigation(investigation_id uuid, status public.investigation_status, progress double precision, current_phase text, results jsonb, summary text, confidence_score double precision, anomalies_found integer, total_records_analyzed bigint, error text) IS 'The write behind every investigation RPC: locks the row (PT404 if missing), refuses a transition to the current status (RNI01) and progress on a row that is not processing (RNI03), then sets status and the given values (null keeps one); the workflow trigger enforces the rest.';
+
+--
+-- Name: cancel_agent_execution(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.cancel_agent_execution(execution_id uuid) RETURNS public.agent_executions
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  target uuid := private.require_client_id('viewer');
+  result public.agent_executions;
+begin
   if cancel_agent_execution.execution_id is null then
     raise exception using errcode = '22004', message = 'execution_id is required';
   end if;
@@ -1307,13 +2521,13 @@ begin
 end;
 $$;
 
-ALTER FUNCTION public.cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid) OWNER TO postgres;
+ALTER FUNCTION public.cancel_agent_execution(execution_id uuid) OWNER TO postgres;
 
 --
--- Name: FUNCTION cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION cancel_agent_execution(execution_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid) IS 'Cancel a pending or running execution: its starter (member or admin) or an admin of the client; the backend passes client_id and may pass the final tokens_used. Errors: 42501 not allowed to cancel it or tokens_used from a user, PT404 unknown execution, RNE02 already finished, RNE03 tokens decreased.';
+COMMENT ON FUNCTION public.cancel_agent_execution(execution_id uuid) IS 'Cancel a pending or running execution of the caller''s client: its starter (member or admin) or an admin. Errors: 42501 not allowed to cancel it, PT404 unknown execution, RNE02 already finished.';
 
 --
 -- Name: cancel_investigation(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -1323,7 +2537,7 @@ CREATE FUNCTION public.cancel_investigation(investigation_id uuid) RETURNS publi
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  select * from private.cancel_investigation(cancel_investigation.investigation_id)
+  select * from private.cancel_own_investigation(cancel_investigation.investigation_id)
 $$;
 
 ALTER FUNCTION public.cancel_investigation(investigation_id uuid) OWNER TO postgres;
@@ -1332,82 +2546,7 @@ ALTER FUNCTION public.cancel_investigation(investigation_id uuid) OWNER TO postg
 -- Name: FUNCTION cancel_investigation(investigation_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.cancel_investigation(investigation_id uuid) IS 'Cancel a pending or processing investigation: its owner (a signed-in user of an active client) or service_role. completed_at is set by the database; a worker''s next progress report fails with RNI03. Returns the row. Errors: PT404 unknown id or not the caller''s own, RNI01 already ended.';
-
---
--- Name: complete_agent_execution(uuid, jsonb, bigint, uuid); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.complete_agent_execution(execution_id uuid, output jsonb DEFAULT NULL::jsonb, tokens_used bigint DEFAULT NULL::bigint, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
-    LANGUAGE sql
-    SET search_path TO ''
-    AS $$
-  select private.update_agent_execution(
-    private.request_client_id(complete_agent_execution.client_id),
-    complete_agent_execution.execution_id,
-    'completed',
-    output => complete_agent_execution.output,
-    tokens_used => complete_agent_execution.tokens_used
-  )
-$$;
-
-ALTER FUNCTION public.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) OWNER TO postgres;
-
---
--- Name: FUNCTION complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) IS 'Worker only (service_role, with client_id): running -> completed, with the final output and token total. Errors: PT404 unknown execution, RNE01 not running, RNE02 already finished, RNE03 tokens decreased.';
-
---
--- Name: complete_investigation(uuid, text, double precision, jsonb, integer, bigint); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.complete_investigation(investigation_id uuid, summary text DEFAULT NULL::text, confidence_score double precision DEFAULT NULL::double precision, results jsonb DEFAULT NULL::jsonb, anomalies_found integer DEFAULT NULL::integer, total_records_analyzed bigint DEFAULT NULL::bigint) RETURNS public.investigations
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-declare
-  current_status text;
-  result public.investigations;
-begin
-  select i.status into current_status
-    from public.investigations as i
-   where i.id = complete_investigation.investigation_id
-     for update;
-  if not found then
-    raise exception using
-      errcode = 'PT404',
-      message = pg_catalog.format('investigation %s not found', complete_investigation.investigation_id);
-  end if;
-  if current_status <> 'processing' then
-    raise exception using
-      errcode = 'RNI01',
-      message = pg_catalog.format('investigation %s cannot go from %s to completed',
-                                  complete_investigation.investigation_id, current_status),
-      hint = 'Only a processing investigation can be completed.';
-  end if;
-  update public.investigations as i
-     set status = 'completed',
-         summary = coalesce(complete_investigation.summary, i.summary),
-         confidence_score = coalesce(complete_investigation.confidence_score, i.confidence_score),
-         results = coalesce(complete_investigation.results, i.results),
-         anomalies_found = coalesce(complete_investigation.anomalies_found, i.anomalies_found),
-         total_records_analyzed = coalesce(complete_investigation.total_records_analyzed,
-                                           i.total_records_analyzed)
-   where i.id = complete_investigation.investigation_id
-  returning i.* into result;
-  return result;
-end;
-$$;
-
-ALTER FUNCTION public.complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint) OWNER TO postgres;
-
---
--- Name: FUNCTION complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint) IS 'Worker (service_role): complete a processing investigation with its summary and confidence score (0..1), optionally final results and counts (null keeps a value). progress becomes 1 and completed_at is set by the database. Returns the row. Errors: PT404 unknown id, RNI01 not processing, 23514 confidence_score outside [0, 1].';
+COMMENT ON FUNCTION public.cancel_investigation(investigation_id uuid) IS 'Cancel your own pending or processing investigation. completed_at is set by the database; the worker''s next progress report fails with RNI03. Returns the row. Errors: PT404 unknown id or not the caller''s own, RNI01 already ended.';
 
 --
 -- Name: create_investigation(text, text, jsonb, jsonb, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -1437,591 +2576,134 @@ ALTER FUNCTION public.create_investigation(query text, data_source text, filters
 COMMENT ON FUNCTION public.create_investigation(query text, data_source text, filters jsonb, anomaly_types jsonb, session_id text) IS 'Create an investigation owned by the caller, in the caller''s client, status pending. filters: a JSON object; anomaly_types: a JSON array. Returns the new row. Errors: 42501 caller without an active client (or not a signed-in user), 23514 empty query/data_source or wrong JSON types.';
 
 --
--- Name: fail_agent_execution(uuid, text, bigint, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: hybrid_search(text, real[], integer, uuid[], uuid[], jsonb, double precision, double precision, integer, uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.fail_agent_execution(execution_id uuid, error text, tokens_used bigint DEFAULT NULL::bigint, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-begin
-  if fail_agent_execution.error is null or pg_catalog.btrim(fail_agent_execution.error) = '' then
-    raise exception using errcode = '22004', message = 'error (why the execution failed) is required';
-  end if;
-  return private.update_agent_execution(
-    private.request_client_id(fail_agent_execution.client_id),
-    fail_agent_execution.execution_id,
-    'failed',
-    error => fail_agent_execution.error,
-    tokens_used => fail_agent_execution.tokens_used
-  );
-end;
-$$;
-
-ALTER FUNCTION public.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) OWNER TO postgres;
-
---
--- Name: FUNCTION fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) IS 'Worker only (service_role, with client_id): pending or running -> failed, with the error text (required) and the final token total. Errors: 22004 no error text, PT404 unknown execution, RNE02 already finished, RNE03 tokens decreased.';
-
---
--- Name: fail_investigation(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.fail_investigation(investigation_id uuid, error text) RETURNS public.investigations
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-declare
-  current_status text;
-  result public.investigations;
-begin
-  if fail_investigation.error is null then
-    raise exception using errcode = '22004', message = 'error is required';
-  end if;
-  if pg_catalog.btrim(fail_investigation.error) = '' then
-    raise exception using errcode = '22023', message = 'error must not be blank';
-  end if;
-  select i.status into current_status
-    from public.investigations as i
-   where i.id = fail_investigation.investigation_id
-     for update;
-  if not found then
-    raise exception using
-      errcode = 'PT404',
-      message = pg_catalog.format('investigation %s not found', fail_investigation.investigation_id);
-  end if;
-  if current_status not in ('pending', 'processing') then
-    raise exception using
-      errcode = 'RNI01',
-      message = pg_catalog.format('investigation %s cannot go from %s to failed',
-                                  fail_investigation.investigation_id, current_status),
-      hint = 'Only a pending or processing investigation can fail.';
-  end if;
-  update public.investigations as i
-     set status = 'failed',
-         error = fail_investigation.error
-   where i.id = fail_investigation.investigation_id
-  returning i.* into result;
-  return result;
-end;
-$$;
-
-ALTER FUNCTION public.fail_investigation(investigation_id uuid, error text) OWNER TO postgres;
-
---
--- Name: FUNCTION fail_investigation(investigation_id uuid, error text); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.fail_investigation(investigation_id uuid, error text) IS 'Worker (service_role): mark a pending or processing investigation failed with an error text (completed_at set by the database). Returns the row. Errors: PT404 unknown id, RNI01 already ended, 22004 error null, 22023 error blank, 23514 error longer than 10000 characters.';
-
---
--- Name: hybrid_search(text, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, double precision, integer, uuid, uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, full_text_weight double precision DEFAULT 1, semantic_weight double precision DEFAULT 1, rrf_k integer DEFAULT 50, client_id uuid DEFAULT NULL::uuid, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS TABLE(id uuid, document_id uuid, collection_id uuid, knowledge_base_id uuid, content text, metadata jsonb, chunk_index integer, similarity double precision, text_rank real, semantic_position integer, text_position integer, score double precision)
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-#variable_conflict use_column
-declare
-  tenant uuid;
-  doc_ids uuid[];
-  depth integer;
-  config regconfig;
-  parsed tsquery;
-  query tsquery;
-  ids uuid[];
-  similarities double precision[];
-  text_ranks real[];
-  semantic_positions integer[];
-  text_positions integer[];
-  scores double precision[];
-begin
-  if query_text is null or pg_catalog.btrim(query_text) = '' then
-    raise exception using errcode = '22004', message = 'query_text is required';
-  end if;
-  if full_text_weight is null or semantic_weight is null
-     or full_text_weight < 0 or semantic_weight < 0
-     or full_text_weight = 'NaN'::float8 or semantic_weight = 'NaN'::float8
-     or (full_text_weight = 0 and semantic_weight = 0) then
-    raise exception using
-      errcode = '22023',
-      message = 'full_text_weight and semantic_weight must be >= 0 and not both 0';
-  end if;
-  if rrf_k is null or rrf_k < 1 then
-    raise exception using errcode = '22023', message = pg_catalog.format('rrf_k must be >= 1, got %s', rrf_k);
-  end if;
-  if match_count is null or match_count < 1 or match_count > 200 then
-    raise exception using
-      errcode = '22023',
-      message = pg_catalog.format('match_count must be between 1 and 200, got %s', match_count);
-  end if;
-  -- Validates the embedding, the filters and the tenant exactly as the semantic search does.
-  tenant := private.request_client_id(hybrid_search.client_id);
-  doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
-  depth := least(200, match_count * 2);
-
-  for config in
-    select distinct kb.text_search_config
-      from public.knowledge_bases as kb
-     where kb.client_id = tenant
-       and (knowledge_base_ids is null or kb.id = any (knowledge_base_ids))
-  loop
-    parsed := pg_catalog.websearch_to_tsquery(config, query_text);
-    query := case when query is null then parsed else query operator(pg_catalog.||) parsed end;
-  end loop;
-  if query is not null and pg_catalog.numnode(query) = 0 then
-    query := null;  -- only stop words: the text side contributes nothing
-  end if;
-
-  with semantic as (
-    select s.id, s.similarity, s.pos
-      from public.search_embeddings(
-             query_embedding, depth, collection_ids, knowledge_base_ids, metadata_filter,
-             null, tenant) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
-                                                  content, metadata, chunk_index, similarity, pos)
-  ),
-  lexical as (
-    select t.id, t.rank, pg_catalog.row_number() over (order by t.rank desc, t.id) as pos
-      from (select c.id, pg_catalog.ts_rank_cd(c.fts, query) as rank
-              from public.document_chunks as c
-             where query is not null
-               and c.client_id = tenant
-               and c.fts operator(pg_catalog.@@) query
-               and (doc_ids is null or c.document_id = any (doc_ids))
-               and (metadata_filter is null or c.metadata @> metadata_filter)
-             order by rank desc, c.id
-             limit depth) as t
-  ),
-  fused as (
-    select coalesce(s.id, l.id) as id, s.similarity, s.pos::integer as semantic_position,
-           l.pos::integer as text_position, l.rank as text_rank,
-           coalesce(full_text_weight / (rrf_k + l.pos), 0)
-           + coalesce(semantic_weight / (rrf_k + s.pos), 0) as score
-      from semantic as s
-      full join lexical as l on l.id = s.id
-  )
-  select pg_catalog.array_agg(f.id order by f.score desc, f.id),
-         pg_catalog.array_agg(f.similarity order by f.score desc, f.id),
-         pg_catalog.array_agg(f.text_rank order by f.score desc, f.id),
-         pg_catalog.array_agg(f.semantic_position order by f.score desc, f.id),
-         pg_catalog.array_agg(f.text_position order by f.score desc, f.id),
-         pg_catalog.array_agg(f.score order by f.score desc, f.id)
-    into ids, similarities, text_ranks, semantic_positions, text_positions, scores
-    from (select * from fused order by score desc, id limit match_count) as f;
-
-  if usage_agent_id is not null and ids is not null then
-    perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
-  end if;
-
-  return query
-    select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
-           c.chunk_index,
-           coalesce(r.similarity,
-                    nullif(1 - extensions.cosine_distance(c.embedding, query_embedding), 'NaN')),
-           r.text_rank, r.semantic_position, r.text_position, r.score
-      from unnest(ids, similarities, text_ranks, semantic_positions, text_positions,
-                             scores)
-             with ordinality as r (id, similarity, text_rank, semantic_position, text_position,
-                                   score, ord)
-      join public.document_chunks as c on c.client_id = tenant and c.id = r.id
-      join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
-      join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
-     order by r.ord;
-end;
-$$;
-
-ALTER FUNCTION public.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
-
---
--- Name: FUNCTION hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) IS 'Hybrid search over the caller''s tenant: full text (websearch syntax, each knowledge base''s language) and semantic similarity fused by reciprocal rank fusion. Returns each chunk with similarity, text_rank, semantic_position, text_position and the fused score, best first. Same scoping, validation and tenant rules as search_embeddings; weights >= 0 (not both 0), rrf_k >= 1.';
-
---
--- Name: most_used_documents(integer, uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.most_used_documents(match_count integer DEFAULT 10, agent_id uuid DEFAULT NULL::uuid, client_id uuid DEFAULT NULL::uuid) RETURNS TABLE(document_id uuid, name text, collection_id uuid, usage_count bigint, chunks_used bigint, agents bigint, first_used_at timestamp with time zone, last_used_at timestamp with time zone)
-    LANGUAGE plpgsql STABLE
-    SET search_path TO ''
-    AS $$
-#variable_conflict use_column
-declare
-  tenant uuid;
-begin
-  if match_count is null or match_count < 1 or match_count > 1000 then
-    raise exception using
-      errcode = '22023',
-      message = pg_catalog.format('match_count must be between 1 and 1000, got %s', match_count);
-  end if;
-  tenant := private.request_client_id(most_used_documents.client_id);
-  return query
-    select d.id, d.name, d.collection_id,
-           pg_catalog.sum(s.usage_count)::bigint,
-           pg_catalog.count(distinct s.chunk_id),
-           pg_catalog.count(distinct s.agent_id),
-           pg_catalog.min(s.first_used_at),
-           pg_catalog.max(s.last_used_at)
-      from public.document_usage_stats as s
-      join public.documents as d on d.client_id = s.client_id and d.id = s.document_id
-     where s.client_id = tenant
-       and (most_used_documents.agent_id is null or s.agent_id = most_used_documents.agent_id)
-     group by d.id, d.name, d.collection_id
-     order by 4 desc, 8 desc, 1
-     limit match_count;
-end;
-$$;
-
-ALTER FUNCTION public.most_used_documents(match_count integer, agent_id uuid, client_id uuid) OWNER TO postgres;
-
---
--- Name: FUNCTION most_used_documents(match_count integer, agent_id uuid, client_id uuid); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.most_used_documents(match_count integer, agent_id uuid, client_id uuid) IS 'The caller''s most used documents (by total chunk uses), optionally for one agent: usage_count, distinct chunks and agents, first and last use. match_count 1..1000 (default 10). The backend passes client_id.';
-
---
--- Name: record_agent_execution_progress(uuid, jsonb, bigint, uuid); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.record_agent_execution_progress(execution_id uuid, output jsonb DEFAULT NULL::jsonb, tokens_used bigint DEFAULT NULL::bigint, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
+CREATE FUNCTION public.hybrid_search(query_text text, query_embedding real[], match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, full_text_weight double precision DEFAULT 1, semantic_weight double precision DEFAULT 1, rrf_k integer DEFAULT 50, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS SETOF public.hybrid_search_match
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  select private.update_agent_execution(
-    private.request_client_id(record_agent_execution_progress.client_id),
-    record_agent_execution_progress.execution_id,
-    'running',
-    output => record_agent_execution_progress.output,
-    tokens_used => record_agent_execution_progress.tokens_used
-  )
+  select *
+    from private.hybrid_search(
+           private.require_client_id('viewer'),
+           hybrid_search.query_text,
+           hybrid_search.query_embedding::extensions.vector,
+           hybrid_search.match_count,
+           hybrid_search.collection_ids,
+           hybrid_search.knowledge_base_ids,
+           hybrid_search.metadata_filter,
+           hybrid_search.full_text_weight,
+           hybrid_search.semantic_weight,
+           hybrid_search.rrf_k,
+           hybrid_search.usage_agent_id,
+           hybrid_search.usage_execution_id)
 $$;
 
-ALTER FUNCTION public.record_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) OWNER TO postgres;
+ALTER FUNCTION public.hybrid_search(query_text text, query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
 
 --
--- Name: FUNCTION record_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION hybrid_search(query_text text, query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.record_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) IS 'Worker only (service_role, with client_id): mark an execution running (started_at set on the first call) and store its partial output and running token total. Errors: PT404 unknown execution, RNE02 already finished, RNE03 tokens decreased.';
+COMMENT ON FUNCTION public.hybrid_search(query_text text, query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) IS 'Hybrid search over the caller''s tenant: full text (websearch syntax, each knowledge base''s language) and semantic similarity fused by reciprocal rank fusion. Returns each chunk with similarity, text_rank, semantic_position, text_position (null when one side did not find it) and the fused score, best first. Same scoping, validation and errors as search_embeddings, plus 22004 empty query_text and 22023 negative weights, both weights 0 or rrf_k < 1.';
 
 --
--- Name: record_chunk_usage(uuid, uuid[], uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: most_used_documents(integer, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid DEFAULT NULL::uuid, client_id uuid DEFAULT NULL::uuid) RETURNS integer
+CREATE FUNCTION public.most_used_documents(match_count integer DEFAULT 10, agent_id uuid DEFAULT NULL::uuid) RETURNS TABLE(document_id uuid, name text, collection_id uuid, usage_count bigint, chunks_used bigint, agents bigint, first_used_at timestamp with time zone, last_used_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select *
+    from private.most_used_documents(private.require_client_id('viewer'),
+                                     most_used_documents.match_count,
+                                     most_used_documents.agent_id)
+$$;
+
+ALTER FUNCTION public.most_used_documents(match_count integer, agent_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION most_used_documents(match_count integer, agent_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.most_used_documents(match_count integer, agent_id uuid) IS 'The caller''s most used documents (by total chunk uses), optionally for one agent: usage_count, distinct chunks and agents, first and last use. match_count 1..1000 (default 10). Errors: 42501 no active client, 22023 match_count out of range.';
+
+--
+-- Name: record_chunk_usage(uuid, uuid[], uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid DEFAULT NULL::uuid) RETURNS integer
     LANGUAGE sql
     SET search_path TO ''
     AS $$
   select private.record_chunk_usage(
-    private.request_client_id(record_chunk_usage.client_id),
+    private.require_client_id('viewer'),
     record_chunk_usage.agent_id,
     record_chunk_usage.chunk_ids,
     record_chunk_usage.execution_id
   )
 $$;
 
-ALTER FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid) OWNER TO postgres;
+ALTER FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid) OWNER TO postgres;
 
 --
--- Name: FUNCTION record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid) IS 'Record that an agent used these chunks (one usage each; repeated ids count repeatedly). Users record in their own client; the backend passes client_id. Returns the number of chunks recorded. Errors: 42501 other tenant, PT404 unknown agent/execution, 22023 more than 1000 ids.';
+COMMENT ON FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid) IS 'Record that an agent of the caller''s client used these chunks (one usage each; repeated ids count repeatedly). Returns the number of chunks recorded. Errors: 42501 no active client, PT404 unknown agent/execution, 22023 more than 1000 ids.';
 
 --
--- Name: report_investigation_progress(uuid, double precision, text, jsonb, integer, bigint); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: search_embeddings(real[], integer, uuid[], uuid[], jsonb, double precision, uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text DEFAULT NULL::text, results jsonb DEFAULT NULL::jsonb, anomalies_found integer DEFAULT NULL::integer, total_records_analyzed bigint DEFAULT NULL::bigint) RETURNS public.investigations
-    LANGUAGE plpgsql
+CREATE FUNCTION public.search_embeddings(query_embedding real[], match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, min_similarity double precision DEFAULT NULL::double precision, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS TABLE(id uuid, document_id uuid, collection_id uuid, knowledge_base_id uuid, content text, metadata jsonb, chunk_index integer, similarity double precision)
+    LANGUAGE sql
     SET search_path TO ''
     AS $$
-declare
-  current_status text;
-  result public.investigations;
-begin
-  if report_investigation_progress.progress is null then
-    raise exception using errcode = '22004', message = 'progress is required';
-  end if;
-  select i.status into current_status
-    from public.investigations as i
-   where i.id = report_investigation_progress.investigation_id
-     for update;
-  if not found then
-    raise exception using
-      errcode = 'PT404',
-      message = pg_catalog.format('investigation %s not found',
-                                  report_investigation_progress.investigation_id);
-  end if;
-  if current_status <> 'processing' then
-    raise exception using
-      errcode = 'RNI03',
-      message = pg_catalog.format('investigation %s is %s, not processing: its progress cannot change',
-                                  report_investigation_progress.investigation_id, current_status),
-      hint = case when current_status = 'pending' then 'Call start_investigation first.'
-                  else 'The investigation has ended; stop working on it.' end;
-  end if;
-  update public.investigations as i
-     set progress = report_investigation_progress.progress,
-         current_phase = coalesce(report_investigation_progress.current_phase, i.current_phase),
-         results = coalesce(report_investigation_progress.results, i.results),
-         anomalies_found = coalesce(report_investigation_progress.anomalies_found, i.anomalies_found),
-         total_records_analyzed = coalesce(report_investigation_progress.total_records_analyzed,
-                                           i.total_records_analyzed)
-   where i.id = report_investigation_progress.investigation_id
-  returning i.* into result;
-  return result;
-end;
+  select *
+    from private.search_embeddings(
+           private.require_client_id('viewer'),
+           search_embeddings.query_embedding::extensions.vector,
+           search_embeddings.match_count,
+           search_embeddings.collection_ids,
+           search_embeddings.knowledge_base_ids,
+           search_embeddings.metadata_filter,
+           search_embeddings.min_similarity,
+           search_embeddings.usage_agent_id,
+           search_embeddings.usage_execution_id)
 $$;
 
-ALTER FUNCTION public.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint) OWNER TO postgres;
+ALTER FUNCTION public.search_embeddings(query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
 
 --
--- Name: FUNCTION report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION search_embeddings(query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint) IS 'Worker (service_role): report progress (0..1, never decreasing) of a processing investigation, and optionally its current phase, partial results (replacing the stored array), anomalies found and records analyzed; null keeps a value. Returns the row. Errors: PT404 unknown id, RNI03 not processing (e.g. cancelled), RNI02 progress decreased, 23514 progress outside [0, 1] or results not an array, 22004 progress null.';
+COMMENT ON FUNCTION public.search_embeddings(query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) IS 'Semantic search over the caller''s tenant: the match_count (1..200, default 5) chunks nearest to query_embedding (1536 numbers) by cosine similarity, best first, optionally within collection_ids / knowledge_base_ids, whose metadata contains metadata_filter, and with similarity >= min_similarity. usage_agent_id (and usage_execution_id) record the returned chunks as used by that agent. Errors: 42501 no active client, 22004 missing embedding, 22023 wrong dimension / zero vector / bad match_count, metadata_filter or min_similarity, PT404 unknown usage agent.';
 
 --
--- Name: search_embeddings(extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: start_agent_execution(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.search_embeddings(query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, min_similarity double precision DEFAULT NULL::double precision, client_id uuid DEFAULT NULL::uuid, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS TABLE(id uuid, document_id uuid, collection_id uuid, knowledge_base_id uuid, content text, metadata jsonb, chunk_index integer, similarity double precision)
-    LANGUAGE plpgsql
+CREATE FUNCTION public.start_agent_execution(agent_id uuid, input jsonb DEFAULT '{}'::jsonb) RETURNS public.agent_executions
+    LANGUAGE sql
     SET search_path TO ''
     AS $$
-#variable_conflict use_column
-declare
-  tenant uuid;
-  doc_ids uuid[];
-  exact_limit integer := coalesce(
-    nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')::integer, 5000);
-  candidates bigint;
-  ids uuid[];
-  distances double precision[];
-begin
-  if query_embedding is null then
-    raise exception using errcode = '22004', message = 'query_embedding is required';
-  end if;
-  if extensions.vector_dims(query_embedding) <> 1536 then
-    raise exception using
-      errcode = '22023',
-      message = pg_catalog.format('query_embedding has %s dimensions; chunks are embedded with 1536',
-                                  extensions.vector_dims(query_embedding));
-  end if;
-  -- pgvector computes cosine distance in single precision: a norm that is zero or infinite
-  -- there (1536 x 1e-45 squares to 0; 1e20 squares to infinity) makes every distance NaN, even
-  -- when the double-precision vector_norm is positive and finite. Ask pgvector itself.
-  if extensions.cosine_distance(query_embedding, query_embedding) = 'NaN'::float8 then
-    raise exception using
-      errcode = '22023',
-      message = 'query_embedding must have a non-zero, finite norm in single precision';
-  end if;
-  if match_count is null or match_count < 1 or match_count > 200 then
-    raise exception using
-      errcode = '22023',
-      message = pg_catalog.format('match_count must be between 1 and 200, got %s', match_count);
-  end if;
-  if metadata_filter is not null and pg_catalog.jsonb_typeof(metadata_filter) <> 'object' then
-    raise exception using errcode = '22023', message = 'metadata_filter must be a JSON object';
-  end if;
-  if min_similarity is not null
-     and (min_similarity = 'NaN'::float8 or min_similarity < -1 or min_similarity > 1) then
-    raise exception using
-      errcode = '22023',
-      message = pg_catalog.format('min_similarity must be between -1 and 1, got %s', min_similarity);
-  end if;
-
-  tenant := private.request_client_id(search_embeddings.client_id);
-  if collection_ids is not null or knowledge_base_ids is not null then
-    doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
-  end if;
-
-  select pg_catalog.count(*) into candidates
-    from (select
-            from public.document_chunks as c
-           where c.client_id = tenant
-             and (doc_ids is null or c.document_id = any (doc_ids))
-             and (metadata_filter is null or c.metadata @> metadata_filter)
-           limit exact_limit + 1) as bounded;
-
-  if candidates > exact_limit then
-    select pg_catalog.array_agg(n.id order by n.distance, n.id),
-           pg_catalog.array_agg(n.distance order by n.distance, n.id)
-      into ids, distances
-      from (select h.id, h.distance
-              from private.nearest_chunks_hnsw(tenant, query_embedding,
-                                               greatest(match_count * 4, 40),
-                                               doc_ids, metadata_filter) as h
-             order by h.distance, h.id
-             limit match_count) as n;
-  end if;
-
-  if coalesce(pg_catalog.cardinality(ids), 0) < least(match_count, candidates) then
-    if usage_agent_id is null then
-      -- The common case in one statement: rank and return (a similarity threshold commutes
-      -- with "nearest first, then limit", so it can filter before the limit).
-      -- Rank first, then join only the winners to their document and collection.
-      return query
-        select n.id, n.document_id, d.collection_id, k.knowledge_base_id, n.content, n.metadata,
-               n.chunk_index, 1 - n.distance
-          from (select c.id, c.document_id, c.content, c.metadata, c.chunk_index, c.client_id,
-                       extensions.cosine_distance(c.embedding, query_embedding) as distance
-                  from public.document_chunks as c
-                 where c.client_id = tenant
-                   and c.embedding is not null
-                   and (doc_ids is null or c.document_id = any (doc_ids))
-                   and (metadata_filter is null or c.metadata @> metadata_filter)
-                 order by 7, 1
-                 limit match_count) as n
-          join public.documents as d on d.client_id = n.client_id and d.id = n.document_id
-          join public.knowledge_collections as k
-            on k.client_id = d.client_id and k.id = d.collection_id
-         where n.distance <> 'NaN'::float8
-           and (min_similarity is null or 1 - n.distance >= min_similarity)
-         order by n.distance, n.id;
-      return;
-    end if;
-    select pg_catalog.array_agg(n.id order by n.distance, n.id),
-           pg_catalog.array_agg(n.distance order by n.distance, n.id)
-      into ids, distances
-      from (select c.id, extensions.cosine_distance(c.embedding, query_embedding) as distance
-              from public.document_chunks as c
-             where c.client_id = tenant
-               and c.embedding is not null
-               and (doc_ids is null or c.document_id = any (doc_ids))
-               and (metadata_filter is null or c.metadata @> metadata_filter)
-             order by 2, 1
-             limit match_count) as n;
-  end if;
-
-  if ids is not null then
-    select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
-      into ids, distances
-      from unnest(ids, distances) with ordinality as r (id, distance, ord)
-     where r.distance <> 'NaN'::float8
-       and (min_similarity is null or 1 - r.distance >= min_similarity);
-  end if;
-
-  if usage_agent_id is not null and ids is not null then
-    perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
-  end if;
-
-  return query
-    select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
-           c.chunk_index, 1 - r.distance
-      from unnest(ids, distances) with ordinality as r (id, distance, ord)
-      join public.document_chunks as c on c.client_id = tenant and c.id = r.id
-      join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
-      join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
-     order by r.ord;
-end;
+  select private.start_agent_execution(
+    private.require_client_id('member'),
+    start_agent_execution.agent_id,
+    start_agent_execution.input
+  )
 $$;
 
-ALTER FUNCTION public.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
+ALTER FUNCTION public.start_agent_execution(agent_id uuid, input jsonb) OWNER TO postgres;
 
 --
--- Name: FUNCTION search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION start_agent_execution(agent_id uuid, input jsonb); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) IS 'Semantic search over the caller''s tenant: the match_count (1..200, default 5) chunks nearest to query_embedding (1536 dims) by cosine similarity, best first, optionally within collection_ids / knowledge_base_ids, whose metadata contains metadata_filter, and with similarity >= min_similarity. Exact for small candidate sets, HNSW iterative scan above renum.search_exact_max_rows (default 5000). The backend (service_role) must pass client_id. usage_agent_id (and usage_execution_id) record the returned chunks as used by that agent. Errors: 22004, 22023, 42501, PT404.';
-
---
--- Name: start_agent_execution(uuid, jsonb, uuid); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.start_agent_execution(agent_id uuid, input jsonb DEFAULT '{}'::jsonb, client_id uuid DEFAULT NULL::uuid) RETURNS public.agent_executions
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-declare
-  target uuid := private.request_client_id(start_agent_execution.client_id);
-  result public.agent_executions;
-begin
-  if not private.request_is_backend() and private.current_client_id('member') is null then
-    raise exception using
-      errcode = '42501',
-      message = 'starting an agent execution requires the member role';
-  end if;
-  if start_agent_execution.agent_id is null then
-    raise exception using errcode = '22004', message = 'agent_id is required';
-  end if;
-  if start_agent_execution.input is null then
-    raise exception using errcode = '22004', message = 'input is required (use {} for none)';
-  end if;
-  if not exists (
-    select from public.agents as a
-     where a.client_id = target and a.id = start_agent_execution.agent_id
-  ) then
-    raise exception using
-      errcode = 'PT404',
-      message = pg_catalog.format('agent %s not found', start_agent_execution.agent_id);
-  end if;
-
-  insert into public.agent_executions as e (client_id, agent_id, input)
-  values (target, start_agent_execution.agent_id, start_agent_execution.input)
-  returning e.* into result;
-  return result;
-end;
-$$;
-
-ALTER FUNCTION public.start_agent_execution(agent_id uuid, input jsonb, client_id uuid) OWNER TO postgres;
-
---
--- Name: FUNCTION start_agent_execution(agent_id uuid, input jsonb, client_id uuid); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.start_agent_execution(agent_id uuid, input jsonb, client_id uuid) IS 'Start a run of an agent: creates a pending execution in the caller''s client, started by the caller (members and admins; the backend passes client_id). Errors: 42501 viewer or other client, PT404 unknown agent, RNE04 agent not active, RNE05 monthly token quota reached, RNE06 invalid quota setting.';
-
---
--- Name: start_investigation(uuid); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.start_investigation(investigation_id uuid) RETURNS public.investigations
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-declare
-  current_status text;
-  result public.investigations;
-begin
-  select i.status into current_status
-    from public.investigations as i
-   where i.id = start_investigation.investigation_id
-     for update;
-  if not found then
-    raise exception using
-      errcode = 'PT404',
-      message = pg_catalog.format('investigation %s not found', start_investigation.investigation_id);
-  end if;
-  if current_status <> 'pending' then
-    raise exception using
-      errcode = 'RNI01',
-      message = pg_catalog.format('investigation %s cannot go from %s to processing',
-                                  start_investigation.investigation_id, current_status),
-      hint = 'Only a pending investigation can be started.';
-  end if;
-  update public.investigations as i
-     set status = 'processing'
-   where i.id = start_investigation.investigation_id
-  returning i.* into result;
-  return result;
-end;
-$$;
-
-ALTER FUNCTION public.start_investigation(investigation_id uuid) OWNER TO postgres;
-
---
--- Name: FUNCTION start_investigation(investigation_id uuid); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.start_investigation(investigation_id uuid) IS 'Worker (service_role): start a pending investigation (status processing; started_at set by the database). Returns the row. Errors: PT404 unknown id, RNI01 not pending.';
+COMMENT ON FUNCTION public.start_agent_execution(agent_id uuid, input jsonb) IS 'Start a run of an agent of the caller''s client: a pending execution started by the caller (members and admins). Errors: 42501 viewer or no active client, PT404 unknown agent, RNE04 agent not active, RNE05 monthly token quota reached, RNE06 invalid quota setting.';
 
 --
 -- Name: extension(text); Type: FUNCTION; Schema: storage; Owner: supabase_storage_admin
@@ -2179,6 +2861,34 @@ COMMENT ON TABLE auth.users IS 'Auth: Stores user login data within a secure sch
 COMMENT ON COLUMN auth.users.is_sso_user IS 'Auth: Set this column to true when the account comes from SSO. These accounts can have duplicate emails.';
 
 --
+-- Name: tenant_chunk_indexes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.tenant_chunk_indexes (
+    client_id uuid NOT NULL,
+    index_name text NOT NULL,
+    state text DEFAULT 'building'::text NOT NULL,
+    m integer DEFAULT 16 NOT NULL,
+    ef_construction integer DEFAULT 128 NOT NULL,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    ready_at timestamp with time zone,
+    CONSTRAINT tenant_chunk_indexes_ef_construction_chk CHECK (((ef_construction >= 4) AND (ef_construction <= 1000))),
+    CONSTRAINT tenant_chunk_indexes_index_name_chk CHECK ((index_name = ('document_chunks_hnsw_'::text || replace((client_id)::text, '-'::text, ''::text)))),
+    CONSTRAINT tenant_chunk_indexes_m_chk CHECK (((m >= 2) AND (m <= 100))),
+    CONSTRAINT tenant_chunk_indexes_state_chk CHECK ((state = ANY (ARRAY['building'::text, 'ready'::text, 'retiring'::text])))
+);
+
+ALTER TABLE ONLY private.tenant_chunk_indexes FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE private.tenant_chunk_indexes OWNER TO postgres;
+
+--
+-- Name: TABLE tenant_chunk_indexes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.tenant_chunk_indexes IS 'Tenants promoted to their own partial HNSW index on document_chunks, with the state of that index (building, ready, retiring). Written by renum-db tenant promote/demote.';
+
+--
 -- Name: agent_monthly_token_usage; Type: VIEW; Schema: public; Owner: postgres
 --
 
@@ -2209,12 +2919,11 @@ CREATE TABLE public.agents (
     name text NOT NULL,
     description text,
     configuration jsonb DEFAULT '{}'::jsonb NOT NULL,
-    status text DEFAULT 'active'::text NOT NULL,
+    status public.agent_status DEFAULT 'active'::public.agent_status NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT agents_configuration_chk CHECK ((jsonb_typeof(configuration) = 'object'::text)),
-    CONSTRAINT agents_name_chk CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
-    CONSTRAINT agents_status_chk CHECK ((status = ANY (ARRAY['active'::text, 'inactive'::text, 'archived'::text])))
+    CONSTRAINT agents_name_chk CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
 );
 
 ALTER TABLE ONLY public.agents FORCE ROW LEVEL SECURITY;
@@ -2241,12 +2950,11 @@ CREATE TABLE public.api_credentials (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     client_id uuid DEFAULT private.current_client_id() NOT NULL,
     service_name text NOT NULL,
-    credential_type text DEFAULT 'api_key'::text NOT NULL,
+    credential_type public.credential_type DEFAULT 'api_key'::public.credential_type NOT NULL,
     encrypted_value text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     last_used_at timestamp with time zone,
-    CONSTRAINT api_credentials_credential_type_chk CHECK ((credential_type = ANY (ARRAY['api_key'::text, 'oauth_token'::text, 'bearer_token'::text, 'basic_auth'::text, 'secret'::text]))),
     CONSTRAINT api_credentials_encrypted_value_chk CHECK ((length(encrypted_value) > 0)),
     CONSTRAINT api_credentials_service_name_chk CHECK (((length(btrim(service_name)) >= 1) AND (length(btrim(service_name)) <= 100)))
 );
@@ -2266,6 +2974,28 @@ COMMENT ON TABLE public.api_credentials IS 'Encrypted third-party credentials of
 --
 
 COMMENT ON COLUMN public.api_credentials.encrypted_value IS 'Ciphertext (Fernet); never granted to anon or authenticated.';
+
+--
+-- Name: api_credentials_metadata; Type: VIEW; Schema: public; Owner: postgres
+--
+
+CREATE VIEW public.api_credentials_metadata WITH (security_invoker='true') AS
+ SELECT DISTINCT id,
+    client_id,
+    service_name,
+    credential_type,
+    created_at,
+    updated_at,
+    last_used_at
+   FROM public.api_credentials c;
+
+ALTER VIEW public.api_credentials_metadata OWNER TO postgres;
+
+--
+-- Name: VIEW api_credentials_metadata; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.api_credentials_metadata IS 'Credential metadata of the caller''s client, without the ciphertext (admins; security_invoker, so api_credentials'' grants and RLS apply).';
 
 --
 -- Name: client_monthly_token_usage; Type: VIEW; Schema: public; Owner: postgres
@@ -2294,13 +3024,12 @@ COMMENT ON VIEW public.client_monthly_token_usage IS 'Tokens used per client and
 CREATE TABLE public.clients (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     name text NOT NULL,
-    status text DEFAULT 'active'::text NOT NULL,
+    status public.client_status DEFAULT 'active'::public.client_status NOT NULL,
     settings jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT clients_name_chk CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
-    CONSTRAINT clients_settings_chk CHECK ((jsonb_typeof(settings) = 'object'::text)),
-    CONSTRAINT clients_status_chk CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text, 'inactive'::text])))
+    CONSTRAINT clients_settings_chk CHECK ((jsonb_typeof(settings) = 'object'::text))
 );
 
 ALTER TABLE ONLY public.clients FORCE ROW LEVEL SECURITY;
@@ -2338,12 +3067,13 @@ CREATE TABLE public.document_chunks (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     embedding_id text,
     embedding extensions.vector(1536),
-    text_search_config text NOT NULL,
+    text_search_config text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     fts tsvector GENERATED ALWAYS AS (to_tsvector(private.text_search_regconfig(text_search_config), content)) STORED,
     CONSTRAINT document_chunks_chunk_index_chk CHECK ((chunk_index >= 0)),
     CONSTRAINT document_chunks_metadata_chk CHECK ((jsonb_typeof(metadata) = 'object'::text)),
-    CONSTRAINT document_chunks_text_search_config_chk CHECK ((text_search_config = ANY (ARRAY['simple'::text, 'portuguese'::text, 'english'::text, 'spanish'::text])))
+    CONSTRAINT document_chunks_text_search_config_chk CHECK ((text_search_config IS NOT NULL)),
+    CONSTRAINT document_chunks_text_search_config_language_chk CHECK ((text_search_config = ANY (ARRAY['simple'::text, 'portuguese'::text, 'english'::text, 'spanish'::text])))
 );
 
 ALTER TABLE ONLY public.document_chunks FORCE ROW LEVEL SECURITY;
@@ -2411,12 +3141,11 @@ CREATE TABLE public.document_versions (
     client_id uuid NOT NULL,
     document_id uuid NOT NULL,
     version_number integer NOT NULL,
-    change_type text NOT NULL,
+    change_type public.document_change_type NOT NULL,
     changed_by uuid,
     change_description text,
     snapshot jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT document_versions_change_type_chk CHECK ((change_type = ANY (ARRAY['created'::text, 'updated'::text, 'deleted'::text]))),
     CONSTRAINT document_versions_version_number_chk CHECK ((version_number >= 1))
 );
 
@@ -2445,20 +3174,18 @@ CREATE TABLE public.documents (
     client_id uuid DEFAULT private.current_client_id() NOT NULL,
     collection_id uuid NOT NULL,
     name text NOT NULL,
-    source_type text DEFAULT 'upload'::text NOT NULL,
+    source_type public.document_source_type DEFAULT 'upload'::public.document_source_type NOT NULL,
     source_url text,
     file_type text,
     file_size bigint,
-    status text DEFAULT 'pending'::text NOT NULL,
+    status public.document_status DEFAULT 'pending'::public.document_status NOT NULL,
     error text,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT documents_file_size_chk CHECK (((file_size IS NULL) OR (file_size >= 0))),
     CONSTRAINT documents_metadata_chk CHECK ((jsonb_typeof(metadata) = 'object'::text)),
-    CONSTRAINT documents_name_chk CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 500))),
-    CONSTRAINT documents_source_type_chk CHECK ((source_type = ANY (ARRAY['upload'::text, 'url'::text, 'text'::text, 'storage'::text, 'api'::text]))),
-    CONSTRAINT documents_status_chk CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'ready'::text, 'failed'::text])))
+    CONSTRAINT documents_name_chk CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 500)))
 );
 
 ALTER TABLE ONLY public.documents FORCE ROW LEVEL SECURITY;
@@ -2580,13 +3307,11 @@ CREATE TABLE public.users (
     id uuid NOT NULL,
     client_id uuid,
     email text,
-    role text DEFAULT 'viewer'::text NOT NULL,
+    role public.user_role DEFAULT 'viewer'::public.user_role NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     last_login timestamp with time zone,
-    status text DEFAULT 'active'::text NOT NULL,
-    CONSTRAINT users_role_chk CHECK ((role = ANY (ARRAY['viewer'::text, 'member'::text, 'admin'::text]))),
-    CONSTRAINT users_status_chk CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text])))
+    status public.user_status DEFAULT 'active'::public.user_status NOT NULL
 );
 
 ALTER TABLE ONLY public.users FORCE ROW LEVEL SECURITY;
@@ -2696,25 +3421,25 @@ ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
 --
--- Name: agent_executions agent_executions_client_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+-- Name: tenant_chunk_indexes tenant_chunk_indexes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.tenant_chunk_indexes
+    ADD CONSTRAINT tenant_chunk_indexes_pkey PRIMARY KEY (client_id);
+
+--
+-- Name: agent_executions agent_executions_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.agent_executions
-    ADD CONSTRAINT agent_executions_client_id_id_key UNIQUE (client_id, id);
+    ADD CONSTRAINT agent_executions_id_key UNIQUE (id);
 
 --
 -- Name: agent_executions agent_executions_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.agent_executions
-    ADD CONSTRAINT agent_executions_pkey PRIMARY KEY (id);
-
---
--- Name: agents agents_client_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
---
-
-ALTER TABLE ONLY public.agents
-    ADD CONSTRAINT agents_client_id_id_key UNIQUE (client_id, id);
+    ADD CONSTRAINT agent_executions_pkey PRIMARY KEY (client_id, id);
 
 --
 -- Name: agents agents_client_id_name_key; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -2724,11 +3449,18 @@ ALTER TABLE ONLY public.agents
     ADD CONSTRAINT agents_client_id_name_key UNIQUE (client_id, name);
 
 --
+-- Name: agents agents_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.agents
+    ADD CONSTRAINT agents_id_key UNIQUE (id);
+
+--
 -- Name: agents agents_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.agents
-    ADD CONSTRAINT agents_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT agents_pkey PRIMARY KEY (client_id, id);
 
 --
 -- Name: api_credentials api_credentials_client_id_service_key; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -2738,11 +3470,18 @@ ALTER TABLE ONLY public.api_credentials
     ADD CONSTRAINT api_credentials_client_id_service_key UNIQUE (client_id, service_name, credential_type);
 
 --
+-- Name: api_credentials api_credentials_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.api_credentials
+    ADD CONSTRAINT api_credentials_id_key UNIQUE (id);
+
+--
 -- Name: api_credentials api_credentials_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.api_credentials
-    ADD CONSTRAINT api_credentials_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT api_credentials_pkey PRIMARY KEY (client_id, id);
 
 --
 -- Name: clients clients_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -2752,13 +3491,6 @@ ALTER TABLE ONLY public.clients
     ADD CONSTRAINT clients_pkey PRIMARY KEY (id);
 
 --
--- Name: document_chunks document_chunks_client_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
---
-
-ALTER TABLE ONLY public.document_chunks
-    ADD CONSTRAINT document_chunks_client_id_id_key UNIQUE (client_id, id);
-
---
 -- Name: document_chunks document_chunks_document_chunk_index_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -2766,11 +3498,18 @@ ALTER TABLE ONLY public.document_chunks
     ADD CONSTRAINT document_chunks_document_chunk_index_key UNIQUE (client_id, document_id, chunk_index);
 
 --
+-- Name: document_chunks document_chunks_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.document_chunks
+    ADD CONSTRAINT document_chunks_id_key UNIQUE (id);
+
+--
 -- Name: document_chunks document_chunks_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.document_chunks
-    ADD CONSTRAINT document_chunks_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT document_chunks_pkey PRIMARY KEY (client_id, id);
 
 --
 -- Name: document_usage_stats document_usage_stats_chunk_agent_key; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -2780,11 +3519,25 @@ ALTER TABLE ONLY public.document_usage_stats
     ADD CONSTRAINT document_usage_stats_chunk_agent_key UNIQUE (client_id, chunk_id, agent_id);
 
 --
+-- Name: document_usage_stats document_usage_stats_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.document_usage_stats
+    ADD CONSTRAINT document_usage_stats_id_key UNIQUE (id);
+
+--
 -- Name: document_usage_stats document_usage_stats_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.document_usage_stats
-    ADD CONSTRAINT document_usage_stats_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT document_usage_stats_pkey PRIMARY KEY (client_id, id);
+
+--
+-- Name: document_versions document_versions_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.document_versions
+    ADD CONSTRAINT document_versions_id_key UNIQUE (id);
 
 --
 -- Name: document_versions document_versions_number_key; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -2798,21 +3551,28 @@ ALTER TABLE ONLY public.document_versions
 --
 
 ALTER TABLE ONLY public.document_versions
-    ADD CONSTRAINT document_versions_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT document_versions_pkey PRIMARY KEY (client_id, id);
 
 --
--- Name: documents documents_client_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+-- Name: documents documents_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.documents
-    ADD CONSTRAINT documents_client_id_id_key UNIQUE (client_id, id);
+    ADD CONSTRAINT documents_id_key UNIQUE (id);
 
 --
 -- Name: documents documents_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.documents
-    ADD CONSTRAINT documents_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT documents_pkey PRIMARY KEY (client_id, id);
+
+--
+-- Name: embedding_cache embedding_cache_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.embedding_cache
+    ADD CONSTRAINT embedding_cache_id_key UNIQUE (id);
 
 --
 -- Name: embedding_cache embedding_cache_key; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -2826,21 +3586,21 @@ ALTER TABLE ONLY public.embedding_cache
 --
 
 ALTER TABLE ONLY public.embedding_cache
-    ADD CONSTRAINT embedding_cache_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT embedding_cache_pkey PRIMARY KEY (client_id, id);
+
+--
+-- Name: investigations investigations_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.investigations
+    ADD CONSTRAINT investigations_id_key UNIQUE (id);
 
 --
 -- Name: investigations investigations_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.investigations
-    ADD CONSTRAINT investigations_pkey PRIMARY KEY (id);
-
---
--- Name: knowledge_bases knowledge_bases_client_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
---
-
-ALTER TABLE ONLY public.knowledge_bases
-    ADD CONSTRAINT knowledge_bases_client_id_id_key UNIQUE (client_id, id);
+    ADD CONSTRAINT investigations_pkey PRIMARY KEY (client_id, id);
 
 --
 -- Name: knowledge_bases knowledge_bases_client_id_name_key; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -2850,18 +3610,25 @@ ALTER TABLE ONLY public.knowledge_bases
     ADD CONSTRAINT knowledge_bases_client_id_name_key UNIQUE (client_id, name);
 
 --
+-- Name: knowledge_bases knowledge_bases_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.knowledge_bases
+    ADD CONSTRAINT knowledge_bases_id_key UNIQUE (id);
+
+--
 -- Name: knowledge_bases knowledge_bases_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.knowledge_bases
-    ADD CONSTRAINT knowledge_bases_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT knowledge_bases_pkey PRIMARY KEY (client_id, id);
 
 --
--- Name: knowledge_collections knowledge_collections_client_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+-- Name: knowledge_collections knowledge_collections_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.knowledge_collections
-    ADD CONSTRAINT knowledge_collections_client_id_id_key UNIQUE (client_id, id);
+    ADD CONSTRAINT knowledge_collections_id_key UNIQUE (id);
 
 --
 -- Name: knowledge_collections knowledge_collections_name_key; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -2875,7 +3642,7 @@ ALTER TABLE ONLY public.knowledge_collections
 --
 
 ALTER TABLE ONLY public.knowledge_collections
-    ADD CONSTRAINT knowledge_collections_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT knowledge_collections_pkey PRIMARY KEY (client_id, id);
 
 --
 -- Name: users users_client_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -3266,6 +4033,13 @@ CREATE TRIGGER protect_buckets_delete BEFORE DELETE ON storage.buckets FOR EACH 
 CREATE TRIGGER protect_objects_delete BEFORE DELETE ON storage.objects FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
 
 --
+-- Name: tenant_chunk_indexes tenant_chunk_indexes_client_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.tenant_chunk_indexes
+    ADD CONSTRAINT tenant_chunk_indexes_client_id_fkey FOREIGN KEY (client_id) REFERENCES public.clients(id) ON DELETE CASCADE;
+
+--
 -- Name: agent_executions agent_executions_agent_fk; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -3447,6 +4221,18 @@ ALTER TABLE ONLY storage.objects
 ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: tenant_chunk_indexes; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.tenant_chunk_indexes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tenant_chunk_indexes tenant_chunk_indexes_select; Type: POLICY; Schema: private; Owner: postgres
+--
+
+CREATE POLICY tenant_chunk_indexes_select ON private.tenant_chunk_indexes FOR SELECT TO authenticated USING ((client_id = ( SELECT private.current_client_id('viewer'::text) AS current_client_id)));
+
+--
 -- Name: agent_executions; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -3468,7 +4254,7 @@ CREATE POLICY agent_executions_select ON public.agent_executions FOR SELECT TO a
 -- Name: agent_executions agent_executions_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY agent_executions_update ON public.agent_executions FOR UPDATE TO authenticated USING (((client_id = ( SELECT private.current_client_id('admin'::text) AS current_client_id)) OR ((client_id = ( SELECT private.current_client_id('member'::text) AS current_client_id)) AND (user_id = ( SELECT auth.uid() AS uid))))) WITH CHECK (((status = 'cancelled'::text) AND ((client_id = ( SELECT private.current_client_id('admin'::text) AS current_client_id)) OR ((client_id = ( SELECT private.current_client_id('member'::text) AS current_client_id)) AND (user_id = ( SELECT auth.uid() AS uid))))));
+CREATE POLICY agent_executions_update ON public.agent_executions FOR UPDATE TO authenticated USING (((client_id = ( SELECT private.current_client_id('admin'::text) AS current_client_id)) OR ((client_id = ( SELECT private.current_client_id('member'::text) AS current_client_id)) AND (user_id = ( SELECT auth.uid() AS uid))))) WITH CHECK (((status = 'cancelled'::public.agent_execution_status) AND ((client_id = ( SELECT private.current_client_id('admin'::text) AS current_client_id)) OR ((client_id = ( SELECT private.current_client_id('member'::text) AS current_client_id)) AND (user_id = ( SELECT auth.uid() AS uid))))));
 
 --
 -- Name: agents; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -3806,6 +4592,12 @@ GRANT USAGE ON SCHEMA auth TO authenticated;
 GRANT USAGE ON SCHEMA auth TO service_role;
 
 --
+-- Name: SCHEMA backend; Type: ACL; Schema: -; Owner: postgres
+--
+
+GRANT USAGE ON SCHEMA backend TO service_role;
+
+--
 -- Name: SCHEMA extensions; Type: ACL; Schema: -; Owner: postgres
 --
 
@@ -3882,6 +4674,44 @@ GRANT ALL ON FUNCTION private.current_client_id(min_role text) TO authenticated;
 GRANT ALL ON FUNCTION private.current_client_id(min_role text) TO service_role;
 
 --
+-- Name: TABLE agent_executions; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.agent_executions TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.agent_executions TO service_role;
+
+--
+-- Name: COLUMN agent_executions.client_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(client_id) ON TABLE public.agent_executions TO authenticated;
+
+--
+-- Name: COLUMN agent_executions.agent_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(agent_id) ON TABLE public.agent_executions TO authenticated;
+
+--
+-- Name: COLUMN agent_executions.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status) ON TABLE public.agent_executions TO authenticated;
+
+--
+-- Name: COLUMN agent_executions.input; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(input) ON TABLE public.agent_executions TO authenticated;
+
+--
+-- Name: FUNCTION cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid) TO service_role;
+
+--
 -- Name: TABLE investigations; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -3925,12 +4755,125 @@ GRANT INSERT(filters),UPDATE(filters) ON TABLE public.investigations TO authenti
 GRANT INSERT(anomaly_types),UPDATE(anomaly_types) ON TABLE public.investigations TO authenticated;
 
 --
--- Name: FUNCTION cancel_investigation(investigation_id uuid); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION cancel_investigation(investigation_id uuid); Type: ACL; Schema: backend; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.cancel_investigation(investigation_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.cancel_investigation(investigation_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION private.cancel_investigation(investigation_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION backend.cancel_investigation(investigation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.cancel_investigation(investigation_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint) TO service_role;
+
+--
+-- Name: FUNCTION fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION fail_investigation(investigation_id uuid, error text); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.fail_investigation(investigation_id uuid, error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.fail_investigation(investigation_id uuid, error text) TO service_role;
+
+--
+-- Name: FUNCTION hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION most_used_documents(match_count integer, agent_id uuid, client_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.most_used_documents(match_count integer, agent_id uuid, client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.most_used_documents(match_count integer, agent_id uuid, client_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION report_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.report_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.report_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint) TO service_role;
+
+--
+-- Name: FUNCTION search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION start_agent_execution(agent_id uuid, input jsonb, client_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.start_agent_execution(agent_id uuid, input jsonb, client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.start_agent_execution(agent_id uuid, input jsonb, client_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION start_investigation(investigation_id uuid); Type: ACL; Schema: backend; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION backend.start_investigation(investigation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION backend.start_investigation(investigation_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION backend_client_id(client_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.backend_client_id(client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.backend_client_id(client_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION cancel_own_investigation(investigation_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cancel_own_investigation(investigation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.cancel_own_investigation(investigation_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb) TO service_role;
+
+--
+-- Name: FUNCTION chunk_tenant_estimate(client_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.chunk_tenant_estimate(client_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.chunk_tenant_estimate(client_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.chunk_tenant_estimate(client_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION current_user_id(); Type: ACL; Schema: private; Owner: postgres
@@ -3949,12 +4892,44 @@ GRANT ALL ON FUNCTION private.enforce_monthly_token_quota(client_id uuid) TO aut
 GRANT ALL ON FUNCTION private.enforce_monthly_token_quota(client_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION hybrid_search(tenant uuid, query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hybrid_search(tenant uuid, query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.hybrid_search(tenant uuid, query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.hybrid_search(tenant uuid, query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION most_used_documents(tenant uuid, match_count integer, agent_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.most_used_documents(tenant uuid, match_count integer, agent_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.most_used_documents(tenant uuid, match_count integer, agent_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.most_used_documents(tenant uuid, match_count integer, agent_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) TO service_role;
+
+--
 -- Name: FUNCTION nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) TO authenticated;
 GRANT ALL ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) TO service_role;
+
+--
+-- Name: FUNCTION nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) TO service_role;
 
 --
 -- Name: FUNCTION record_chunk_usage(client_id uuid, agent_id uuid, chunk_ids uuid[], execution_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -3981,6 +4956,13 @@ GRANT ALL ON FUNCTION private.request_is_backend() TO authenticated;
 GRANT ALL ON FUNCTION private.request_is_backend() TO service_role;
 
 --
+-- Name: FUNCTION require_client_id(min_role text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.require_client_id(min_role text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.require_client_id(min_role text) TO authenticated;
+
+--
 -- Name: FUNCTION scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -3989,12 +4971,34 @@ GRANT ALL ON FUNCTION private.scoped_document_ids(client_id uuid, collection_ids
 GRANT ALL ON FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]) TO service_role;
 
 --
+-- Name: FUNCTION search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION start_agent_execution(tenant uuid, agent_id uuid, input jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.start_agent_execution(tenant uuid, agent_id uuid, input jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.start_agent_execution(tenant uuid, agent_id uuid, input jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.start_agent_execution(tenant uuid, agent_id uuid, input jsonb) TO service_role;
+
+--
 -- Name: FUNCTION storage_object_client_id(name text); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.storage_object_client_id(name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.storage_object_client_id(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.storage_object_client_id(name text) TO service_role;
+
+--
+-- Name: FUNCTION tenant_chunk_index_status(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.tenant_chunk_index_status() FROM PUBLIC;
 
 --
 -- Name: FUNCTION text_search_regconfig(config text); Type: ACL; Schema: private; Owner: postgres
@@ -4065,50 +5069,25 @@ REVOKE ALL ON FUNCTION private.tg_investigations__enforce_workflow() FROM PUBLIC
 REVOKE ALL ON FUNCTION private.tg_knowledge_bases__propagate_text_search_config() FROM PUBLIC;
 
 --
--- Name: TABLE agent_executions; Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION update_agent_execution(client_id uuid, execution_id uuid, status public.agent_execution_status, output jsonb, error text, tokens_used bigint); Type: ACL; Schema: private; Owner: postgres
 --
 
-GRANT SELECT ON TABLE public.agent_executions TO authenticated;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.agent_executions TO service_role;
+REVOKE ALL ON FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status public.agent_execution_status, output jsonb, error text, tokens_used bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status public.agent_execution_status, output jsonb, error text, tokens_used bigint) TO service_role;
 
 --
--- Name: COLUMN agent_executions.client_id; Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION update_investigation(investigation_id uuid, status public.investigation_status, progress double precision, current_phase text, results jsonb, summary text, confidence_score double precision, anomalies_found integer, total_records_analyzed bigint, error text); Type: ACL; Schema: private; Owner: postgres
 --
 
-GRANT INSERT(client_id) ON TABLE public.agent_executions TO authenticated;
+REVOKE ALL ON FUNCTION private.update_investigation(investigation_id uuid, status public.investigation_status, progress double precision, current_phase text, results jsonb, summary text, confidence_score double precision, anomalies_found integer, total_records_analyzed bigint, error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.update_investigation(investigation_id uuid, status public.investigation_status, progress double precision, current_phase text, results jsonb, summary text, confidence_score double precision, anomalies_found integer, total_records_analyzed bigint, error text) TO service_role;
 
 --
--- Name: COLUMN agent_executions.agent_id; Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION cancel_agent_execution(execution_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT INSERT(agent_id) ON TABLE public.agent_executions TO authenticated;
-
---
--- Name: COLUMN agent_executions.status; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(status) ON TABLE public.agent_executions TO authenticated;
-
---
--- Name: COLUMN agent_executions.input; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(input) ON TABLE public.agent_executions TO authenticated;
-
---
--- Name: FUNCTION update_agent_execution(client_id uuid, execution_id uuid, status text, output jsonb, error text, tokens_used bigint); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status text, output jsonb, error text, tokens_used bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.update_agent_execution(client_id uuid, execution_id uuid, status text, output jsonb, error text, tokens_used bigint) TO service_role;
-
---
--- Name: FUNCTION cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.cancel_agent_execution(execution_id uuid, tokens_used bigint, client_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.cancel_agent_execution(execution_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_agent_execution(execution_id uuid) TO authenticated;
 
 --
 -- Name: FUNCTION cancel_investigation(investigation_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -4116,21 +5095,6 @@ GRANT ALL ON FUNCTION public.cancel_agent_execution(execution_id uuid, tokens_us
 
 REVOKE ALL ON FUNCTION public.cancel_investigation(investigation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.cancel_investigation(investigation_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.cancel_investigation(investigation_id uuid) TO service_role;
-
---
--- Name: FUNCTION complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.complete_agent_execution(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) TO service_role;
-
---
--- Name: FUNCTION complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.complete_investigation(investigation_id uuid, summary text, confidence_score double precision, results jsonb, anomalies_found integer, total_records_analyzed bigint) TO service_role;
 
 --
 -- Name: FUNCTION create_investigation(query text, data_source text, filters jsonb, anomaly_types jsonb, session_id text); Type: ACL; Schema: public; Owner: postgres
@@ -4140,79 +5104,39 @@ REVOKE ALL ON FUNCTION public.create_investigation(query text, data_source text,
 GRANT ALL ON FUNCTION public.create_investigation(query text, data_source text, filters jsonb, anomaly_types jsonb, session_id text) TO authenticated;
 
 --
--- Name: FUNCTION fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION hybrid_search(query_text text, query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.fail_agent_execution(execution_id uuid, error text, tokens_used bigint, client_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.hybrid_search(query_text text, query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.hybrid_search(query_text text, query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) TO authenticated;
 
 --
--- Name: FUNCTION fail_investigation(investigation_id uuid, error text); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION most_used_documents(match_count integer, agent_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.fail_investigation(investigation_id uuid, error text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.fail_investigation(investigation_id uuid, error text) TO service_role;
+REVOKE ALL ON FUNCTION public.most_used_documents(match_count integer, agent_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.most_used_documents(match_count integer, agent_id uuid) TO authenticated;
 
 --
--- Name: FUNCTION hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid) TO authenticated;
 
 --
--- Name: FUNCTION most_used_documents(match_count integer, agent_id uuid, client_id uuid); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION search_embeddings(query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.most_used_documents(match_count integer, agent_id uuid, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.most_used_documents(match_count integer, agent_id uuid, client_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.most_used_documents(match_count integer, agent_id uuid, client_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.search_embeddings(query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.search_embeddings(query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) TO authenticated;
 
 --
--- Name: FUNCTION record_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION start_agent_execution(agent_id uuid, input jsonb); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.record_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.record_agent_execution_progress(execution_id uuid, output jsonb, tokens_used bigint, client_id uuid) TO service_role;
-
---
--- Name: FUNCTION record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], execution_id uuid, client_id uuid) TO service_role;
-
---
--- Name: FUNCTION report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.report_investigation_progress(investigation_id uuid, progress double precision, current_phase text, results jsonb, anomalies_found integer, total_records_analyzed bigint) TO service_role;
-
---
--- Name: FUNCTION search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) TO service_role;
-
---
--- Name: FUNCTION start_agent_execution(agent_id uuid, input jsonb, client_id uuid); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.start_agent_execution(agent_id uuid, input jsonb, client_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.start_agent_execution(agent_id uuid, input jsonb, client_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION public.start_agent_execution(agent_id uuid, input jsonb, client_id uuid) TO service_role;
-
---
--- Name: FUNCTION start_investigation(investigation_id uuid); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.start_investigation(investigation_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.start_investigation(investigation_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.start_agent_execution(agent_id uuid, input jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.start_agent_execution(agent_id uuid, input jsonb) TO authenticated;
 
 --
 -- Name: FUNCTION extension(name text); Type: ACL; Schema: storage; Owner: supabase_storage_admin
@@ -4247,6 +5171,13 @@ GRANT ALL ON FUNCTION storage.foldername(name text) TO service_role;
 
 GRANT INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE auth.users TO postgres;
 GRANT SELECT ON TABLE auth.users TO postgres WITH GRANT OPTION;
+
+--
+-- Name: TABLE tenant_chunk_indexes; Type: ACL; Schema: private; Owner: postgres
+--
+
+GRANT SELECT ON TABLE private.tenant_chunk_indexes TO authenticated;
+GRANT SELECT ON TABLE private.tenant_chunk_indexes TO service_role;
 
 --
 -- Name: TABLE agent_monthly_token_usage; Type: ACL; Schema: public; Owner: postgres
@@ -4340,6 +5271,13 @@ GRANT SELECT(updated_at) ON TABLE public.api_credentials TO authenticated;
 --
 
 GRANT SELECT(last_used_at) ON TABLE public.api_credentials TO authenticated;
+
+--
+-- Name: TABLE api_credentials_metadata; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.api_credentials_metadata TO authenticated;
+GRANT SELECT ON TABLE public.api_credentials_metadata TO service_role;
 
 --
 -- Name: TABLE client_monthly_token_usage; Type: ACL; Schema: public; Owner: postgres

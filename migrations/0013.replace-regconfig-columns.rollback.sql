@@ -15,7 +15,7 @@ alter table public.document_chunks
   drop column fts;
 alter table public.document_chunks
   -- squawk-ignore ban-drop-constraint
-  drop constraint document_chunks_text_search_config_chk;
+  drop constraint document_chunks_text_search_config_language_chk;
 alter table public.document_chunks
   -- squawk-ignore changing-column-type
   alter column text_search_config type regconfig

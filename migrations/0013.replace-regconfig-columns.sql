@@ -82,7 +82,7 @@ alter table public.document_chunks
   alter column text_search_config type text using text_search_config::text;
 alter table public.document_chunks
   -- squawk-ignore constraint-missing-not-valid
-  add constraint document_chunks_text_search_config_chk
+  add constraint document_chunks_text_search_config_language_chk
     check (text_search_config in ('simple', 'portuguese', 'english', 'spanish'));
 alter table public.document_chunks
   add column fts tsvector

@@ -1151,7 +1151,7 @@ grant execute on function public.cancel_agent_execution(uuid, bigint, uuid) to a
 -- and schema private is not exposed, so no API client can depend on it:
 -- squawk-ignore ban-drop-function
 drop function private.search_client_id(uuid);
--- <<< removed sql/functions/private.search_client_id.sql
+-- retired: sql/functions/private.search_client_id.sql
 
 -- Profiles: a revoked user no longer sees even their own profile.
 drop policy users_update on public.users;

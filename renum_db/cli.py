@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -173,6 +172,125 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+# --- tenant: per-tenant HNSW indexes (issue 12; docs/retrieval.md) ---------------------------
+
+
+def _cmd_tenant(args: argparse.Namespace) -> int:
+    import uuid
+
+    import psycopg
+
+    from renum_db import tenant_indexes
+    from renum_db.errors import wrap_errors
+
+    target = migrations.resolve_target()
+    with wrap_errors(), psycopg.connect(target.url, autocommit=True) as conn:
+        if args.action == "status":
+            rows = tenant_indexes.status(conn)
+            print(f"{'client_id':36}  {'chunks':>9}  {'share':>6}  {'route':12}  state      advice")
+            for r in rows:
+                state = (r.state or "-") + ("" if r.index_valid in (None, True) else " (invalid)")
+                print(
+                    f"{r.client_id!s:36}  {r.chunk_rows:>9}  {r.share:>6.1%}  {r.route:12}  "
+                    f"{state:9}  {r.advice or ''}"
+                )
+            return 0
+        if args.action == "promote" and args.auto:
+            done = tenant_indexes.promote_due(
+                conn, m=args.m, ef_construction=args.ef_construction, on_step=print
+            )
+            print(f"{len(done)} tenant(s) promoted")
+            return 0
+        if args.client_id is None:
+            raise ValueError(
+                f"tenant-index {args.action} needs a client id (or --auto for promote)"
+            )
+        client_id = uuid.UUID(args.client_id)
+        if args.action == "promote":
+            tenant_indexes.promote(
+                conn, client_id, m=args.m, ef_construction=args.ef_construction, on_step=print
+            )
+            return 0
+        if not tenant_indexes.demote(conn, client_id, on_step=print):
+            print(f"client {client_id} had no per-tenant index")
+        return 0
+
+
+def _add_tenant_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "tenant-index",
+        help="per-tenant HNSW indexes: status, promote CLIENT_ID|--auto, demote CLIENT_ID",
+    )
+    p.add_argument("action", choices=["status", "promote", "demote"])
+    p.add_argument("client_id", nargs="?", help="the client (promote, demote)")
+    p.add_argument("--auto", action="store_true", help="promote every client status advises")
+    p.add_argument("--m", type=int, default=16, help="HNSW m of a new index (16)")
+    p.add_argument(
+        "--ef-construction", type=int, default=128, help="HNSW ef_construction of a new index (128)"
+    )
+    p.set_defaults(func=_cmd_tenant)
+
+
+# --- bulk-load: the bulk-load procedure as one command (issue 12; docs/operations.md) ----------
+
+
+def _progress_bar(done: int, total: int, chunks: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} documents, {chunks} chunks"
+    )
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _cmd_bulk_load(args: argparse.Namespace) -> int:
+    import uuid
+
+    from renum_db.bulk_load import bulk_load
+    from renum_db.embeddings import embedding_provider_from_env
+    from renum_db.ingest import DocumentInput
+
+    collection = uuid.UUID(args.collection_id)
+    documents = [
+        DocumentInput(collection_id=collection, name=path.name, text=path.read_text("utf-8"))
+        for path in args.files
+    ]
+    report = bulk_load(
+        migrations.resolve_target().url,
+        documents,
+        client_id=uuid.UUID(args.client_id),
+        embedder=embedding_provider_from_env(),
+        chunk_size=args.chunk_size,
+        overlap=args.overlap,
+        drop_indexes=not args.keep_indexes,
+        progress=_progress_bar,
+    )
+    print(
+        f"{report.documents} document(s), {report.chunks} chunk(s) in {report.seconds:.1f} s; "
+        f"indexes rebuilt: {', '.join(report.rebuilt) or 'none'}; "
+        f"tenants promoted: {len(report.promoted)}"
+    )
+    return 0
+
+
+def _add_bulk_load_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser(
+        "bulk-load",
+        help="load text files as documents of one tenant, shared indexes dropped and rebuilt",
+    )
+    p.add_argument("--client-id", required=True, help="the tenant")
+    p.add_argument("--collection-id", required=True, help="the collection of every document")
+    p.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (1000)")
+    p.add_argument("--overlap", type=int, default=200, help="characters of overlap (200)")
+    p.add_argument("--keep-indexes", action="store_true", help="load into the live, indexed table")
+    p.add_argument("files", nargs="+", type=Path, help="UTF-8 text files, one document each")
+    p.set_defaults(func=_cmd_bulk_load)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -226,12 +344,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["rotate", "check", "generate-key"])
     p.add_argument("--batch-size", type=int, default=500, help="rows per transaction (500)")
     p.set_defaults(func=_cmd_credentials)
+
+    from renum_db.cli_app import add_commands
+
+    add_commands(sub)  # tenant, user, ingest, search, doctor
+    _add_tenant_parser(sub)
+    _add_bulk_load_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    from renum_db.observability import configure_logging
+
+    configure_logging(verbose=args.verbose)  # RENUM_LOG_FORMAT=json: one JSON object per line
     try:
         return int(args.func(args))
     except (RenumDBError, ValueError) as exc:

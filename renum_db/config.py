@@ -38,6 +38,8 @@ class Settings:
     pool_min: int
     pool_max: int
     shim: ShimMode
+    database_url_source: str | None = None
+    """The variable `database_url` came from (DATABASE_URL or SUPABASE_DB_URL)."""
 
     @property
     def embedded(self) -> bool:
@@ -61,7 +63,8 @@ def load_settings(*, dotenv: bool = True) -> Settings:
     """Read settings from the environment; `.env` values never override real variables."""
     if dotenv:
         load_dotenv(override=False)
-    url = (os.environ.get("DATABASE_URL") or os.environ.get("SUPABASE_DB_URL") or "").strip()
+    source = next((n for n in ("DATABASE_URL", "SUPABASE_DB_URL") if os.environ.get(n)), None)
+    url = (os.environ.get(source) or "").strip() if source else ""
     version = _int("RENUM_PG_VERSION", 16, low=0, high=99)
     if version not in EMBEDDED_VERSIONS:
         raise ConfigurationError(
@@ -82,4 +85,5 @@ def load_settings(*, dotenv: bool = True) -> Settings:
         pool_min=pool_min,
         pool_max=pool_max,
         shim=shim,  # type: ignore[arg-type]
+        database_url_source=source if url else None,
     )

@@ -21,19 +21,16 @@ rounded to float4 precision: a cache hit and the miss that stored it are exactly
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import logging
 import math
 import os
-import random
 import re
 import struct
-import time
+import threading
 import unicodedata
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, Final, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
@@ -58,7 +55,10 @@ __all__ = [
     "EmbeddingServiceUnavailable",
     "LexicalHashingEmbeddings",
     "OpenAIEmbeddings",
+    "cache_model_key",
+    "cached_vectors",
     "embedding_provider_from_env",
+    "store_vectors",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,7 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 # OpenAI
 # --------------------------------------------------------------------------------------------
 
-_BACKOFF_BASE: Final = 0.5  # seconds before the first retry, doubled each time
-_BACKOFF_MAX: Final = 30.0
-_RETRY_AFTER_MAX: Final = 300.0  # a longer Retry-After is clamped to this
-_RETRY_STATUSES: Final = frozenset({408, 409, 429})
+_RETRY_STATUSES: Final = frozenset({408, 409, 429})  # and 5xx: what the SDK retries
 
 
 def _redact_url(url: str) -> str:
@@ -130,37 +127,6 @@ def _redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Seconds asked for by `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            value = float(raw_ms) / 1000
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value >= 0:
-            return min(value, _RETRY_AFTER_MAX)
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        value = (when - datetime.now(UTC)).total_seconds()
-        value = max(value, 0.0)
-    if not math.isfinite(value) or value < 0:
-        return None
-    return min(value, _RETRY_AFTER_MAX)
-
-
 class OpenAIEmbeddings:
     """Embeddings from the OpenAI API or any OpenAI-compatible server.
 
@@ -168,15 +134,16 @@ class OpenAIEmbeddings:
     OPENAI_BASE_URL (OpenAI itself when neither is set). Texts are sent `batch_size` at a time;
     `dimensions` is requested from text-embedding-3 models and checked on every returned vector.
 
-    Rate limits (429), 408/409, server errors (5xx), timeouts and connection errors are retried
-    up to `max_retries` times, waiting what `Retry-After` asks for when the server says so, else
-    an exponential backoff (0.5 s doubling, at most 30 s) plus random jitter; `sleep` is injectable
-    so tests do not wait. Then `EmbeddingServiceUnavailable` (a `RetryableError`). A rejected key
-    (401) or forbidden model (403, 404) raises `ConfigurationError`; a rejected input (400, 413,
-    422) raises `InvalidInput`. The key is never shown: not in repr, logs or exceptions.
+    Retries and timeouts are the OpenAI SDK's own (`max_retries`, `timeout`): rate limits (429),
+    408/409, server errors (5xx), timeouts and connection errors are retried, waiting what
+    `Retry-After` / `retry-after-ms` ask for (up to the SDK's limit), else its exponential
+    backoff with jitter. What is left when the SDK gives up is mapped to renum_db errors:
+    `EmbeddingServiceUnavailable` (a `RetryableError`) for those transient failures, a rejected
+    key (401) or forbidden model (403, 404) `ConfigurationError`, a rejected input (400, 413,
+    422) `InvalidInput`. The key is never shown: not in repr, logs or exceptions.
 
-    Pass `client` to use a prepared `openai.OpenAI` (it should have max_retries=0, since this
-    class retries itself); `api_key`, `base_url` and `timeout` are then ignored.
+    Pass `client` to use a prepared `openai.OpenAI` (its own max_retries and timeout apply);
+    `api_key`, `base_url`, `max_retries` and `timeout` are then ignored.
     """
 
     model: str
@@ -193,7 +160,6 @@ class OpenAIEmbeddings:
         max_retries: int = 5,
         timeout: float = 60.0,
         client: openai.OpenAI | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not model or not model.strip():
             raise ConfigurationError("an embedding model name is required")
@@ -206,9 +172,6 @@ class OpenAIEmbeddings:
         if not timeout > 0:
             raise ConfigurationError("timeout must be > 0 seconds")
         self.batch_size = batch_size
-        self.max_retries = max_retries
-        self._sleep = sleep
-        self._random = random.Random()  # noqa: S311 - jitter, not cryptography
         if client is None:
             key = (api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")).strip()
             if not key:
@@ -217,8 +180,11 @@ class OpenAIEmbeddings:
                     " (or use LexicalHashingEmbeddings offline)"
                 )
             url = (base_url or os.environ.get("OPENAI_BASE_URL", "")).strip() or None
-            client = openai.OpenAI(api_key=key, base_url=url, max_retries=0, timeout=timeout)
+            client = openai.OpenAI(
+                api_key=key, base_url=url, max_retries=max_retries, timeout=timeout
+            )
         self._client = client
+        self.max_retries = int(client.max_retries)
         secret = getattr(client, "api_key", None)
         self._secret = secret if isinstance(secret, str) and len(secret) >= 4 else None
         self.base_url = _redact_url(str(client.base_url))
@@ -230,6 +196,20 @@ class OpenAIEmbeddings:
         )
 
     def embed(self, texts: Sequence[str]) -> list[Embedding]:
+        items = self._checked(texts)
+        out: list[Embedding] = []
+        for start in range(0, len(items), self.batch_size):
+            batch = items[start : start + self.batch_size]
+            try:
+                response = self._client.embeddings.create(**self._request(batch))
+            except openai.OpenAIError as exc:
+                raise self._error(exc) from None
+            out.extend(self._vectors(response, len(batch)))
+        return out
+
+    # -- internals (shared with renum_db.aio.AsyncOpenAIEmbeddings) ------------------------------
+
+    def _checked(self, texts: Sequence[str]) -> list[str]:
         items = _check_texts(texts)
         for i, text in enumerate(items):
             if not text:
@@ -237,68 +217,37 @@ class OpenAIEmbeddings:
                     f"text at position {i} is empty:"
                     " the OpenAI embeddings API rejects empty strings"
                 )
-        out: list[Embedding] = []
-        for start in range(0, len(items), self.batch_size):
-            out.extend(self._embed_batch(items[start : start + self.batch_size]))
-        return out
+        return items
 
-    # -- internals ---------------------------------------------------------------------------
+    def _request(self, batch: list[str]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"input": batch, "model": self.model, "encoding_format": "float"}
+        if self.model.startswith("text-embedding-3"):
+            kwargs["dimensions"] = self.dimensions
+        return kwargs
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "[redacted]") if self._secret else text
 
-    def _backoff(self, attempt: int) -> float:
-        delay = min(_BACKOFF_MAX, _BACKOFF_BASE * 2.0**attempt)
-        return delay + self._random.uniform(0, delay / 2)
-
-    def _embed_batch(self, batch: list[str]) -> list[Embedding]:
-        send_dimensions = self.model.startswith("text-embedding-3")
-        attempt = 0
-        while True:
-            try:
-                if send_dimensions:
-                    response = self._client.embeddings.create(
-                        input=batch,
-                        model=self.model,
-                        dimensions=self.dimensions,
-                        encoding_format="float",
-                    )
-                else:
-                    response = self._client.embeddings.create(
-                        input=batch, model=self.model, encoding_format="float"
-                    )
-                return self._vectors(response, len(batch))
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                if status in _RETRY_STATUSES or status >= 500:
-                    reason = f"HTTP {status}"
-                    wait = _retry_after(exc.response.headers)
-                else:
-                    raise self._status_error(exc) from None
-            except openai.APIConnectionError as exc:
-                reason = (
-                    "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
+    def _error(self, exc: openai.OpenAIError) -> RenumDBError:
+        """What is left after the SDK's retries, as a renum_db error (never the key)."""
+        attempts = self.max_retries + 1
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            if status in _RETRY_STATUSES or status >= 500:
+                return EmbeddingServiceUnavailable(
+                    f"the embedding API at {self.base_url} still failed (HTTP {status}) after"
+                    f" {attempts} attempts; try again later"
                 )
-                wait = None
-            except openai.OpenAIError as exc:
-                raise EmbeddingError(
-                    f"embedding request failed: {type(exc).__name__}: {self._redact(str(exc))}"
-                ) from None
-            if attempt >= self.max_retries:
-                raise EmbeddingServiceUnavailable(
-                    f"the embedding API at {self.base_url} still failed ({reason}) after"
-                    f" {attempt + 1} attempts; try again later"
-                ) from None
-            delay = wait if wait is not None else self._backoff(attempt)
-            attempt += 1
-            log.warning(
-                "embedding request failed (%s); retry %d of %d in %.2f s",
-                reason,
-                attempt,
-                self.max_retries,
-                delay,
+            return self._status_error(exc)
+        if isinstance(exc, openai.APIConnectionError):
+            reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
+            return EmbeddingServiceUnavailable(
+                f"the embedding API at {self.base_url} still failed ({reason}) after"
+                f" {attempts} attempts; try again later"
             )
-            self._sleep(delay)
+        return EmbeddingError(
+            f"embedding request failed: {type(exc).__name__}: {self._redact(str(exc))}"
+        )
 
     def _status_error(self, exc: openai.APIStatusError) -> RenumDBError:
         status = exc.status_code
@@ -444,6 +393,52 @@ select %s, %s, t.content_hash, t.embedding
     on conflict (client_id, model, content_hash) do nothing
 """
 
+
+def cache_model_key(provider: EmbeddingProvider) -> str:
+    """The embedding_cache.model of a provider: `<model>:<dimensions>`."""
+    return f"{provider.model}:{provider.dimensions}"
+
+
+def cached_vectors(
+    conn: Connection[Any], *, client_id: UUID, cache_model: str, texts: Sequence[str]
+) -> dict[str, Embedding]:
+    """The cached vectors of those `texts` that the tenant's cache holds (one query)."""
+    hashes = {text: _sha256(text, i) for i, text in enumerate(texts)}
+    if not hashes:
+        return {}
+    with wrap_errors(), conn.cursor(binary=True) as cur:
+        _ensure_vector_adapters(conn)
+        cur.execute(_SELECT_CACHED, (client_id, cache_model, list(hashes.values())))
+        found = {bytes(h): tuple(e) for h, e in cur.fetchall()}
+    hits = {text: found[digest] for text, digest in hashes.items() if digest in found}
+    CachedEmbeddings._count(len(hits), len(hashes) - len(hits))
+    return hits
+
+
+def store_vectors(
+    conn: Connection[Any],
+    *,
+    client_id: UUID,
+    cache_model: str,
+    vectors: Mapping[str, Sequence[float]],
+) -> None:
+    """Add vectors to the tenant's cache (a row stored meanwhile by another request is kept)."""
+    if not vectors:
+        return
+    texts = list(vectors)
+    with wrap_errors():
+        _ensure_vector_adapters(conn)
+        conn.execute(
+            _INSERT_CACHED,
+            (
+                client_id,
+                cache_model,
+                [_sha256(t, i) for i, t in enumerate(texts)],
+                [Vector(vectors[t]) for t in texts],
+            ),
+        )
+
+
 _FLOAT4_CACHE: dict[int, struct.Struct] = {}
 
 
@@ -487,6 +482,28 @@ class CachedEmbeddings:
 
     model: str
     dimensions: int
+    _stats_lock: ClassVar[threading.Lock] = threading.Lock()
+    _hits: ClassVar[int] = 0
+    _misses: ClassVar[int] = 0
+
+    @classmethod
+    def statistics(cls) -> dict[str, float]:
+        """Distinct texts served from the cache (hits) or the provider (misses) by every
+        CachedEmbeddings of this process, and the hit rate (0 before any lookup)."""
+        with cls._stats_lock:
+            hits, misses = cls._hits, cls._misses
+        total = hits + misses
+        return {
+            "cache_hits": hits,
+            "cache_misses": misses,
+            "cache_hit_rate": hits / total if total else 0.0,
+        }
+
+    @classmethod
+    def _count(cls, hits: int, misses: int) -> None:
+        with cls._stats_lock:
+            cls._hits += hits
+            cls._misses += misses
 
     def __init__(
         self,
@@ -545,6 +562,7 @@ class CachedEmbeddings:
                 vectors[text] = cached
             else:
                 misses.append(text)
+        CachedEmbeddings._count(len(hashes) - len(misses), len(misses))
         if misses:
             fresh = self.provider.embed(misses)
             if len(fresh) != len(misses):

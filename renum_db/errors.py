@@ -26,6 +26,7 @@ __all__ = [
     "CredentialError",
     "DatabaseError",
     "DeployLocked",
+    "ExecutionWorkflowError",
     "IllegalTransition",
     "IntegrityError",
     "InvalidCredentials",
@@ -48,6 +49,7 @@ __all__ = [
     "RetryableError",
     "ServiceError",
     "TenantMoveForbidden",
+    "WorkflowError",
     "for_service_error",
     "for_sqlstate",
     "translate",
@@ -135,7 +137,14 @@ class TenantMoveForbidden(IntegrityError):
     """RNT01: an update tried to change a row's client_id (rows never move between tenants)."""
 
 
-class InvestigationWorkflowError(RenumDBError):
+class WorkflowError(RenumDBError):
+    """A state machine refused the change: the one base of both workflow families, agent
+    executions (`ExecutionWorkflowError`, RNE01-RNE05) and investigations
+    (`InvestigationWorkflowError`, RNI01-RNI05). A worker catching `WorkflowError` stops on
+    either."""
+
+
+class InvestigationWorkflowError(WorkflowError):
     """RNI01-RNI05: a change the investigation workflow forbids (docs/investigations.md).
     Raised as is for RNI05 (error written without the investigation failing)."""
 
@@ -157,16 +166,21 @@ class InvestigationDefinitionFrozen(InvestigationWorkflowError):
     pending."""
 
 
-class IllegalTransition(IntegrityError):
+class ExecutionWorkflowError(WorkflowError):
+    """RNE01-RNE05: a change the agent-execution workflow forbids (docs/agents.md). (RNE06, an
+    invalid monthly_token_limit setting, is bad configuration: `InvalidInput`.)"""
+
+
+class IllegalTransition(ExecutionWorkflowError):
     """RNE01 / RNE02 / RNE03: an agent execution change the state machine forbids (a status move
     outside the allowed arrows, any change to a finished execution, tokens_used decreasing)."""
 
 
-class AgentNotActive(RenumDBError):
+class AgentNotActive(ExecutionWorkflowError):
     """RNE04: the agent is inactive or archived, so it cannot be executed."""
 
 
-class QuotaExceeded(RenumDBError):
+class QuotaExceeded(ExecutionWorkflowError):
     """RNE05: the client's tokens used this UTC month reached its monthly_token_limit."""
 
 
@@ -334,6 +348,13 @@ def for_sqlstate(sqlstate: str | None) -> type[RenumDBError]:
     return _EXACT.get(sqlstate) or _CLASS.get(sqlstate[:2]) or DatabaseError
 
 
+_RLS_HINT = (
+    "The row is outside what the caller may write: the user needs a public.users profile in an"
+    " active client with a high enough role (create users with renum_db.admin.TenantAdmin or"
+    " `renum-db user create`), and the row must belong to that client."
+)
+
+
 def translate(exc: psycopg.Error) -> RenumDBError:
     """Convert a psycopg error into the matching renum_db exception."""
     diag = exc.diag
@@ -343,12 +364,15 @@ def translate(exc: psycopg.Error) -> RenumDBError:
     else:
         cls = for_sqlstate(sqlstate)
     message = diag.message_primary or str(exc).strip() or type(exc).__name__
+    hint = diag.message_hint
+    if hint is None and sqlstate == "42501" and "row-level security" in message:
+        hint = _RLS_HINT
     return cls(
         message,
         sqlstate=sqlstate,
         constraint=diag.constraint_name,
         detail=diag.message_detail,
-        hint=diag.message_hint,
+        hint=hint,
     )
 
 

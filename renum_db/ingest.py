@@ -28,19 +28,28 @@ streams one row per chunk, and `ingest_documents` takes any iterable and yields 
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 from uuid import UUID
 
 from psycopg import Connection, Cursor
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from renum_db.chunking import Chunk, chunk_text, validate_chunking
 from renum_db.db import Database
-from renum_db.embeddings import EmbeddingProvider
+from renum_db.embeddings import (
+    EmbeddingProvider,
+    cache_model_key,
+    cached_vectors,
+    store_vectors,
+)
 from renum_db.errors import (
     ConfigurationError,
     DatabaseError,
@@ -49,17 +58,27 @@ from renum_db.errors import (
     PermissionDenied,
     RenumDBError,
 )
-from renum_db.repositories.knowledge import DocumentRepository
+from renum_db.repositories.knowledge import Document, DocumentRepository
 from renum_db.vector import Vector, register_vector
 
 __all__ = [
     "EMBEDDING_DIMENSIONS",
+    "STUCK_AFTER",
     "DocumentInput",
     "EmbeddingProvider",
+    "IngestProgress",
     "IngestResult",
     "IngestionFailed",
     "Ingestor",
+    "ProgressCallback",
 ]
+
+log = logging.getLogger(__name__)
+
+STUCK_AFTER: Final = timedelta(minutes=30)
+"""A document still 'processing' this long after its last change was left by an ingestion that
+died (killed process, lost connection); `Ingestor.stuck_documents` finds such documents and
+`Ingestor.fail_stuck` marks them failed so that they can be ingested again."""
 
 EMBEDDING_DIMENSIONS: Final = 1536
 """document_chunks.embedding is vector(1536)."""
@@ -74,11 +93,28 @@ class IngestionFailed(RenumDBError):
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """The outcome of one successful ingestion."""
+    """The outcome of one successful ingestion, with the time each stage took (seconds)."""
 
     document_id: UUID
     chunks: int
     status: str
+    timings: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """One step of an ingestion, for progress bars: `stage` is 'chunked' (done = 0),
+    'embedding' (after each batch: done chunks of total embedded), 'writing' (the one
+    transaction that replaces the chunks has begun; the HNSW index makes it the longest stage
+    for big documents) or 'written' (done = total)."""
+
+    document_id: UUID
+    stage: str
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[IngestProgress], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +163,26 @@ _SET_READY = """
     returning id
 """
 
+_STUCK = """
+    select id, client_id, collection_id, name, source_type, source_url, file_type,
+           file_size, status, error, metadata, created_at, updated_at
+      from public.documents
+     where status = 'processing' and updated_at < now() - %(older_than)s::interval
+       and (%(client_id)s::uuid is null or client_id = %(client_id)s::uuid)
+     order by updated_at, id
+"""
+
+_FAIL_STUCK = """
+    update public.documents
+       set status = 'failed',
+           error = 'ingestion interrupted: processing since '
+                   || pg_catalog.to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+                   || ' UTC; ingest it again'
+     where status = 'processing' and updated_at < now() - %(older_than)s::interval
+       and (%(client_id)s::uuid is null or client_id = %(client_id)s::uuid)
+    returning id
+"""
+
 _SET_FAILED = """
     update public.documents
        set status = 'failed', error = %(error)s
@@ -145,11 +201,6 @@ _TEXT_SEARCH_CONFIG = """
        for share of kb
 """
 
-_DELETE_CHUNKS = """
-    delete from public.document_chunks
-     where client_id = %(client_id)s and document_id = %(document_id)s
-"""
-
 _CREATE_STAGING = """
     create temporary table renum_ingest_chunks (
       chunk_index integer not null,
@@ -166,13 +217,61 @@ _COPY_STAGING = """
 
 _STAGING_TYPES: Final = ["int4", "text", "jsonb", "vector"]
 
+# Re-ingesting keeps the rows (ids, hence document_usage_stats) of chunks whose content is
+# unchanged: old and new chunks are paired by content (the n-th copy of a text with the n-th).
+_PAIR_UNCHANGED = """
+    create temporary table renum_ingest_kept on commit drop as
+    with old as (
+      select c.id, c.content,
+             row_number() over (partition by c.content order by c.chunk_index) as n
+        from public.document_chunks as c
+       where c.client_id = %(client_id)s and c.document_id = %(document_id)s
+    ), new as (
+      select s.chunk_index, s.content, s.metadata, s.embedding,
+             row_number() over (partition by s.content order by s.chunk_index) as n
+        from pg_temp.renum_ingest_chunks as s
+    )
+    select old.id, new.chunk_index, new.metadata, new.embedding
+      from old
+      join new on new.content = old.content and new.n = old.n
+"""
+
+_DELETE_CHANGED = """
+    delete from public.document_chunks as c
+     where c.client_id = %(client_id)s and c.document_id = %(document_id)s
+       and not exists (select from pg_temp.renum_ingest_kept as k where k.id = c.id)
+"""
+
+# Two steps, because (client_id, document_id, chunk_index) is unique and checked row by row:
+# kept chunks that move first go out of the way (past any real index), then take their place.
+_MOVE_KEPT_ASIDE = """
+    update public.document_chunks as c
+       set chunk_index = k.chunk_index + 1000000000
+      from pg_temp.renum_ingest_kept as k
+     where c.client_id = %(client_id)s and c.id = k.id and c.chunk_index <> k.chunk_index
+"""
+
+_UPDATE_KEPT = """
+    update public.document_chunks as c
+       set chunk_index = k.chunk_index, metadata = k.metadata, embedding = k.embedding
+      from pg_temp.renum_ingest_kept as k
+     where c.client_id = %(client_id)s and c.id = k.id
+"""
+
 _INSERT_FROM_STAGING = """
     insert into public.document_chunks
       (client_id, document_id, content, chunk_index, metadata, embedding, text_search_config)
     select %(client_id)s::uuid, %(document_id)s::uuid, s.content, s.chunk_index, s.metadata,
            s.embedding, %(text_search_config)s::text
       from pg_temp.renum_ingest_chunks as s
+     where not exists (
+             select from pg_temp.renum_ingest_kept as k where k.chunk_index = s.chunk_index)
      order by s.chunk_index
+"""
+
+_COUNT_CHUNKS = """
+    select count(*) from public.document_chunks
+     where client_id = %(client_id)s and document_id = %(document_id)s
 """
 
 
@@ -239,8 +338,13 @@ class Ingestor:
         chunk_size: int = 1000,
         overlap: int = 200,
         client_id: UUID | None = None,
+        progress: ProgressCallback | None = None,
     ) -> IngestResult:
         """Create (or, with `document_id`, re-ingest) a document from `text` and make it 'ready'.
+
+        `progress`, if given, is called after chunking, after each embedded batch and once the
+        chunks are written (IngestProgress). Each stage's duration is logged at INFO
+        (logger renum_db.ingest, fields operation/stage/duration_ms) and returned in `timings`.
 
         Raises NotFound if the collection (or document) is not visible to the caller,
         PermissionDenied if the caller may not write it, InvalidInput for bad arguments
@@ -271,10 +375,25 @@ class Ingestor:
         self._set_processing(claims, target)
 
         stage = "embedding"
+        timings: dict[str, float] = {}
+        report: ProgressCallback = progress or (lambda _: None)
+        doc_id = target.document_id
         try:
+            started = time.perf_counter()
             chunks = chunk_text(text, chunk_size=chunk_size, overlap=overlap)
-            embeddings = self._embed(chunks)
+            timings["chunk"] = time.perf_counter() - started
+            report(IngestProgress(doc_id, "chunked", 0, len(chunks)))
+            started = time.perf_counter()
+            embeddings = self._embed(
+                claims,
+                target,
+                chunks,
+                lambda done: report(IngestProgress(doc_id, "embedding", done, len(chunks))),
+            )
+            timings["embed"] = time.perf_counter() - started
             stage = "writing chunks"
+            report(IngestProgress(doc_id, "writing", len(chunks), len(chunks)))
+            started = time.perf_counter()
             self._replace(
                 claims,
                 target,
@@ -285,6 +404,7 @@ class Ingestor:
                 source_url=source_url,
                 file_type=file_type,
             )
+            timings["write"] = time.perf_counter() - started
         except Exception as exc:
             message = _failure_message(exc, stage)
             try:
@@ -294,7 +414,23 @@ class Ingestor:
             if isinstance(exc, RenumDBError):
                 raise
             raise IngestionFailed(message) from exc
-        return IngestResult(document_id=target.document_id, chunks=len(chunks), status="ready")
+        report(IngestProgress(doc_id, "written", len(chunks), len(chunks)))
+        log.info(
+            "ingested document %s: %d chunks (chunk %.0f ms, embed %.0f ms, write %.0f ms)",
+            doc_id,
+            len(chunks),
+            *(timings[k] * 1000 for k in ("chunk", "embed", "write")),
+            extra={
+                "operation": "ingest_document",
+                "document_id": str(doc_id),
+                "chunks": len(chunks),
+                "characters": len(text),
+                **{f"{k}_ms": round(v * 1000, 1) for k, v in timings.items()},
+            },
+        )
+        return IngestResult(
+            document_id=doc_id, chunks=len(chunks), status="ready", timings=dict(timings)
+        )
 
     def ingest_documents(
         self,
@@ -334,6 +470,40 @@ class Ingestor:
                 overlap=overlap,
                 client_id=client_id,
             )
+
+    # -- interrupted ingestions ----------------------------------------------------------------
+
+    def stuck_documents(
+        self,
+        *,
+        claims: Mapping[str, Any] | None,
+        older_than: timedelta = STUCK_AFTER,
+        client_id: UUID | None = None,
+    ) -> list[Document]:
+        """Documents visible to the caller left in 'processing' for longer than `older_than`."""
+        params = {"older_than": older_than, "client_id": client_id}
+        with (
+            self._db.as_claims(claims) as conn,
+            conn.cursor(row_factory=class_row(Document)) as cur,
+        ):
+            return cur.execute(_STUCK, params).fetchall()
+
+    def fail_stuck(
+        self,
+        *,
+        claims: Mapping[str, Any] | None,
+        older_than: timedelta = STUCK_AFTER,
+        client_id: UUID | None = None,
+    ) -> list[UUID]:
+        """Mark the stuck documents 'failed' (with a message saying so); returns their ids.
+        Retry one with `ingest_document(document_id=..., text=...)`: any status may be
+        re-ingested, and the chunks of the interrupted run were never committed."""
+        params = {"older_than": older_than, "client_id": client_id}
+        with self._db.as_claims(claims) as conn:
+            ids = [UUID(str(r[0])) for r in conn.execute(_FAIL_STUCK, params).fetchall()]
+        if ids:
+            log.warning("marked %d stuck document(s) failed", len(ids))
+        return ids
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -396,25 +566,56 @@ class Ingestor:
                     f"the caller may not modify document {target.document_id}", sqlstate="42501"
                 )
 
-    def _embed(self, chunks: Sequence[Chunk]) -> list[array[float]]:
-        """Step c: embed in batches, checking the provider's answer; float32 like pgvector."""
+    def _embed(
+        self,
+        claims: Mapping[str, Any] | None,
+        target: _Target,
+        chunks: Sequence[Chunk],
+        done: Callable[[int], None] | None = None,
+    ) -> list[array[float]]:
+        """Step c: embed in batches through the tenant's embedding cache, checking the
+        provider's answer; float32 like pgvector. Per batch: one short transaction reads the
+        cached vectors as the caller, the provider embeds the misses with no transaction open, a
+        second short transaction stores them as the backend (the only writer of the cache), so
+        a retried or re-ingested document costs no new calls."""
+        model = cache_model_key(self._embedder)
         embeddings: list[array[float]] = []
         for first in range(0, len(chunks), self._batch):
             batch = [c.content for c in chunks[first : first + self._batch]]
-            vectors = self._embedder.embed(batch)
-            if len(vectors) != len(batch):
-                raise InvalidInput(
-                    f"the embedding provider returned {len(vectors)} vectors for {len(batch)} texts"
+            with self._db.as_claims(claims) as conn:
+                known = cached_vectors(
+                    conn, client_id=target.client_id, cache_model=model, texts=batch
                 )
-            for vector in vectors:
-                if len(vector) != EMBEDDING_DIMENSIONS:
+            found: dict[str, Sequence[float]] = dict(known)
+            misses = list(dict.fromkeys(t for t in batch if t not in found))
+            if misses:
+                vectors = self._embedder.embed(misses)
+                if len(vectors) != len(misses):
                     raise InvalidInput(
-                        f"the embedding provider returned a vector of {len(vector)} dimensions,"
-                        f" expected {EMBEDDING_DIMENSIONS}"
+                        f"the embedding provider returned {len(vectors)} vectors for"
+                        f" {len(misses)} texts"
                     )
-                if not all(math.isfinite(v) for v in vector):
-                    raise InvalidInput("the embedding provider returned a non-finite component")
-                embeddings.append(array("f", vector))
+                fresh: dict[str, Sequence[float]] = {}
+                for text, vector in zip(misses, vectors, strict=True):
+                    if len(vector) != EMBEDDING_DIMENSIONS:
+                        raise InvalidInput(
+                            f"the embedding provider returned a vector of {len(vector)}"
+                            f" dimensions, expected {EMBEDDING_DIMENSIONS}"
+                        )
+                    if not all(math.isfinite(v) for v in vector):
+                        raise InvalidInput("the embedding provider returned a non-finite component")
+                    fresh[text] = vector
+                # Only the backend writes the cache (migration 0014): these vectors come from
+                # this process's provider, never from the caller, for the tenant resolved
+                # under the caller's claims in step a.
+                with self._db.as_service_role() as conn:
+                    store_vectors(
+                        conn, client_id=target.client_id, cache_model=model, vectors=fresh
+                    )
+                found.update(fresh)
+            embeddings.extend(array("f", found[text]) for text in batch)
+            if done is not None:
+                done(len(embeddings))
         return embeddings
 
     def _replace(
@@ -449,17 +650,24 @@ class Ingestor:
             if row is None:
                 raise NotFound(f"document {target.document_id} disappeared", sqlstate="PT404")
             text_search_config = str(row[0])
-            conn.execute(_DELETE_CHUNKS, ids)
             conn.execute(_CREATE_STAGING)
             with conn.cursor() as cur:
                 register_vector(conn, cur)
                 _copy_rows(cur, chunks, embeddings)
+                cur.execute(_PAIR_UNCHANGED, ids)
+                kept = cur.rowcount
+                cur.execute(_DELETE_CHANGED, ids)
+                cur.execute(_MOVE_KEPT_ASIDE, ids)
+                cur.execute(_UPDATE_KEPT, ids)
                 cur.execute(_INSERT_FROM_STAGING, {**ids, "text_search_config": text_search_config})
-                if cur.rowcount != len(chunks):
+                row = cur.execute(_COUNT_CHUNKS, ids).fetchone()
+                if row is None or row[0] != len(chunks):
                     raise DatabaseError(
-                        f"wrote {cur.rowcount} chunks of {len(chunks)} for document"
+                        f"wrote {row[0] if row else 0} chunks of {len(chunks)} for document"
                         f" {target.document_id}"
                     )
+            if kept:
+                log.debug("document %s: %d unchanged chunks kept", target.document_id, kept)
 
     def _set_failed(self, claims: Mapping[str, Any] | None, target: _Target, message: str) -> None:
         """Step e: a new transaction after the failed one was rolled back."""

@@ -56,6 +56,7 @@ __all__ = [
     "LocalAuth",
     "LocalSession",
     "check_password",
+    "create_local_user",
     "hash_password",
 ]
 
@@ -133,6 +134,52 @@ _RECORD_SIGN_IN: Final = """
 """
 
 
+def create_local_user(
+    conn: Connection[Any],
+    *,
+    email: str,
+    password: str | None = None,
+    client_id: UUID | str | None = None,
+    role: str | None = None,
+    app_metadata: Mapping[str, Any] | None = None,
+    user_metadata: Mapping[str, Any] | None = None,
+    email_confirmed: bool = True,
+    user_id: UUID | None = None,
+    instance_id: UUID = DEFAULT_INSTANCE_ID,
+) -> UUID:
+    """Insert the auth.users row GoTrue would insert; returns its id. No JWT secret involved.
+
+    `client_id` and `role` go into app_metadata, from which the database trigger creates the
+    public.users profile in the same transaction (RNU01 -> InvalidTenantMetadata if they name
+    no client or no role). Needs a role that may write auth.users (the connecting role locally,
+    supabase_auth_admin or postgres on Supabase). The caller owns the transaction.
+    """
+    email = email.strip().lower()
+    if not email or "@" not in email:
+        raise InvalidInput("an email address is required")
+    meta: dict[str, Any] = {"provider": "email", "providers": ["email"]}
+    meta.update(app_metadata or {})
+    if client_id is not None:
+        meta["client_id"] = str(client_id)
+    if role is not None:
+        meta["role"] = role
+    now = datetime.now(UTC)
+    new_id = user_id or uuid.uuid4()
+    params = {
+        "instance_id": instance_id,
+        "id": new_id,
+        "email": email,
+        "password": hash_password(password) if password is not None else None,
+        "confirmed_at": now if email_confirmed else None,
+        "app_metadata": json.dumps(meta),
+        "user_metadata": json.dumps(dict(user_metadata or {})),
+        "now": now,
+    }
+    with wrap_errors():
+        conn.execute(_INSERT_USER, params)
+    return new_id
+
+
 class LocalAuth:
     """Creates auth users as GoTrue does and mints/verifies Supabase-shaped JWTs."""
 
@@ -182,37 +229,19 @@ class LocalAuth:
         email_confirmed: bool = True,
         user_id: UUID | None = None,
     ) -> UUID:
-        """Insert the auth.users row GoTrue would insert; returns its id.
-
-        `client_id` and `role` go into app_metadata, from which the database trigger creates the
-        public.users profile in the same transaction (RNU01 -> InvalidTenantMetadata if they name
-        no client or no role). Needs a role that may write auth.users (the superuser locally,
-        supabase_auth_admin on Supabase). The caller owns the transaction.
-        """
-        email = email.strip().lower()
-        if not email or "@" not in email:
-            raise InvalidInput("an email address is required")
-        meta: dict[str, Any] = {"provider": "email", "providers": ["email"]}
-        meta.update(app_metadata or {})
-        if client_id is not None:
-            meta["client_id"] = str(client_id)
-        if role is not None:
-            meta["role"] = role
-        now = datetime.now(UTC)
-        new_id = user_id or uuid.uuid4()
-        params = {
-            "instance_id": self.instance_id,
-            "id": new_id,
-            "email": email,
-            "password": hash_password(password) if password is not None else None,
-            "confirmed_at": now if email_confirmed else None,
-            "app_metadata": json.dumps(meta),
-            "user_metadata": json.dumps(dict(user_metadata or {})),
-            "now": now,
-        }
-        with wrap_errors():
-            conn.execute(_INSERT_USER, params)
-        return new_id
+        """`create_local_user` in this project's instance (see there)."""
+        return create_local_user(
+            conn,
+            email=email,
+            password=password,
+            client_id=client_id,
+            role=role,
+            app_metadata=app_metadata,
+            user_metadata=user_metadata,
+            email_confirmed=email_confirmed,
+            user_id=user_id,
+            instance_id=self.instance_id,
+        )
 
     def sign_in(self, conn: Connection[Any], *, email: str, password: str) -> LocalSession:
         """Check the password like GoTrue's password grant, record the sign-in (the trigger

@@ -16,12 +16,11 @@ versioned copy of the objects it (re)defines, Sqitch-`rework` style, between mar
 migration embedding it matches the file exactly, that every file under sql/functions and
 sql/policies is embedded somewhere, and that each block of a rollback equals the copy of that
 source in the last forward migration *before* the rolled-back one (what the database ran then).
-Older migrations keep the copy they were applied with (history is immutable); changing a function
-means adding a migration that embeds the new version, with a rollback that embeds the old one.
-Removing one means deleting its file and adding a migration that drops the object and says so on a
-line of its own:
-
-    -- <<< removed sql/functions/private.search_client_id.sql
+A migration that drops an object for good retires its source with a line
+`-- retired: sql/functions/<file>`: the file is deleted, and `check` then requires it to stay
+deleted (unless a later migration embeds it again). Older migrations keep the copy they were
+applied with (history is immutable); changing a function means adding a migration that embeds the
+new version, with a rollback that embeds the old one.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ __all__ = ["Block", "check", "parse_blocks", "render", "sync_file"]
 
 _OPEN = re.compile(r"^-- >>> (?P<spec>\S.*?)\s*$")
 _CLOSE = re.compile(r"^-- <<< (?P<spec>\S.*?)\s*$")
-_REMOVED = re.compile(r"^-- <<< removed (?P<source>\S+)\s*$")
+_RETIRED = re.compile(r"^-- retired: (?P<source>\S+)\s*$", re.MULTILINE)
 SOURCE_DIRS = ("sql/functions", "sql/policies")
 
 
@@ -69,7 +68,7 @@ def parse_blocks(text: str, *, where: str = "<text>") -> list[Block]:
     while i < len(lines):
         m = _OPEN.match(lines[i])
         if not m:
-            if _CLOSE.match(lines[i]) and not _REMOVED.match(lines[i]):
+            if _CLOSE.match(lines[i]):
                 raise ValueError(f"{where}:{i + 1}: closing marker without an opening one")
             i += 1
             continue
@@ -138,22 +137,29 @@ def check(root: Path, migrations_dir: Path | None = None) -> list[str]:
     problems: list[str] = []
     latest: dict[str, tuple[Path, Block]] = {}
     used_sources: set[str] = set()
+    retired: dict[str, Path] = {}
     for path in sorted(migrations_dir.glob("*.sql")):
         if path.name.endswith(".rollback.sql"):
             continue
+        text = path.read_text(encoding="utf-8")
         try:
-            blocks = parse_blocks(path.read_text(encoding="utf-8"), where=str(path))
+            blocks = parse_blocks(text, where=str(path))
         except ValueError as exc:
             problems.append(str(exc))
             continue
+        for match in _RETIRED.finditer(text):
+            source = match.group("source")
+            retired[source] = path
+            used_sources.discard(source)
+            for spec in [s for s, (_, b) in latest.items() if b.source == source]:
+                del latest[spec]
         for block in blocks:
             latest[block.spec] = (path, block)
             used_sources.add(block.source)
-        for line in path.read_text(encoding="utf-8").split("\n"):
-            removed = _REMOVED.match(line)
-            if removed:
-                gone = removed.group("source")
-                latest = {k: v for k, v in latest.items() if v[1].source != gone}
+            retired.pop(block.source, None)
+    for source, path in sorted(retired.items()):
+        if (root / source).exists():
+            problems.append(f"{source} is retired by {path.name} but still exists")
     for spec, (path, block) in sorted(latest.items()):
         try:
             expected = render(root, block.source, block.params)
@@ -169,7 +175,7 @@ def check(root: Path, migrations_dir: Path | None = None) -> list[str]:
     for folder in SOURCE_DIRS:
         for source in sorted((root / folder).glob("*.sql*")):
             rel = source.relative_to(root).as_posix()
-            if rel not in used_sources:
+            if rel not in used_sources and rel not in retired:
                 problems.append(f"{rel} is not embedded in any migration")
     return problems
 

@@ -44,6 +44,7 @@ from renum_db.errors import (
     PermissionDenied,
     for_service_error,
 )
+from renum_db.ingest import Ingestor, IngestResult, ProgressCallback
 from renum_db.repositories.knowledge import (
     Document,
     DocumentRepository,
@@ -228,6 +229,53 @@ class DocumentStorage:
             self._remove_orphan(files, object_name, exc)
             raise
         return StoredDocument(document=document, bucket=self.bucket, object_name=object_name)
+
+    def upload_and_ingest(
+        self,
+        access_token: str,
+        ingestor: Ingestor,
+        *,
+        collection_id: UUID,
+        filename: str,
+        content: bytes,
+        content_type: str | None = None,
+        name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        encoding: str = "utf-8",
+        progress: ProgressCallback | None = None,
+    ) -> IngestResult:
+        """Upload a text document (e.g. .txt, .md) and ingest it, as the user of
+        `access_token`: one call from bytes to a 'ready' document with searchable chunks.
+
+        The text is decoded before anything is written (InvalidInput if it is not `encoding`
+        or has no content). If ingestion fails the object and the document row stay, the row
+        marked 'failed' with the reason, so it can be ingested again
+        (`ingestor.ingest_document(document_id=...)`)."""
+        try:
+            text = content.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InvalidInput(f"{filename} is not {encoding} text: {exc}") from None
+        if not text.strip():
+            raise InvalidInput(f"{filename} has no text to ingest")
+        stored = self.upload(
+            access_token,
+            collection_id=collection_id,
+            filename=filename,
+            content=content,
+            content_type=content_type,
+            name=name,
+            metadata=metadata,
+        )
+        document = stored.document
+        return ingestor.ingest_document(
+            claims=self._verify(access_token),
+            collection_id=collection_id,
+            document_id=document.id,
+            name=document.name,
+            text=text,
+            source_type=document.source_type,
+            progress=progress,
+        )
 
     def _remove_orphan(
         self, files: SyncBucketProxy, object_name: str, cause: BaseException

@@ -17,15 +17,23 @@ from array import array
 from collections.abc import Iterable
 from typing import Any
 
-from psycopg import Connection
+from psycopg import AsyncConnection, Connection, ProgrammingError
 from psycopg.abc import AdaptContext, Buffer
-from psycopg.adapt import Dumper, Loader
+from psycopg.adapt import Dumper, Loader, PyFormat
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
 from renum_db.errors import ConfigurationError, InvalidInput
 
-__all__ = ["Vector", "register_vector"]
+__all__ = [
+    "Vector",
+    "VectorLike",
+    "as_vector",
+    "ensure_vector_adapters",
+    "ensure_vector_adapters_async",
+    "register_vector",
+    "register_vector_async",
+]
 
 _HEADER = struct.Struct(">HH")
 
@@ -81,6 +89,29 @@ class Vector:
         return _HEADER.pack(len(payload), 0) + payload.tobytes()
 
 
+VectorLike = Vector | Iterable[float]
+"""Anything accepted where an embedding is: a Vector, a list/tuple of floats, an array('f'), a
+numpy array (any float dtype, one dimension)."""
+
+
+def as_vector(value: VectorLike) -> Vector:
+    """`value` as a Vector (InvalidInput for a non-numeric, empty, nested or non-finite one)."""
+    if isinstance(value, Vector):
+        return value
+    if isinstance(value, str | bytes):
+        raise InvalidInput("an embedding must be a sequence of numbers, not a string")
+    if getattr(value, "ndim", 1) != 1:
+        raise InvalidInput("an embedding must be one-dimensional")
+    tolist = getattr(value, "tolist", None)  # numpy: one C-level conversion to floats
+    return Vector(tolist() if callable(tolist) else value)
+
+
+def ensure_vector_adapters(conn: Connection[Any]) -> None:
+    """`register_vector(conn)` unless it was done already on this connection."""
+    if not _registered(conn):
+        register_vector(conn)
+
+
 class _VectorTextDumper(Dumper):
     format = Format.TEXT
 
@@ -116,15 +147,37 @@ class _VectorBinaryLoader(Loader):
         return tuple(values)
 
 
-def register_vector(conn: Connection[Any], context: AdaptContext | None = None) -> None:
-    """Register the vector adapters on `conn` (or on `context`, e.g. a cursor)."""
-    info = TypeInfo.fetch(conn, "extensions.vector")
+def _register(info: TypeInfo | None, context: AdaptContext) -> None:
     if info is None:
         raise ConfigurationError("type extensions.vector not found: is pgvector installed?")
-    info.register(context or conn)  # COPY's set_types() then knows "vector" by name
-    adapters = (context or conn).adapters
+    info.register(context)  # COPY's set_types() then knows "vector" by name
+    adapters = context.adapters
     for dumper in (_VectorTextDumper, _VectorBinaryDumper):
         cls = type(dumper.__name__, (dumper,), {"oid": info.oid})
         adapters.register_dumper(Vector, cls)
     adapters.register_loader(info.oid, _VectorTextLoader)
     adapters.register_loader(info.oid, _VectorBinaryLoader)
+
+
+def register_vector(conn: Connection[Any], context: AdaptContext | None = None) -> None:
+    """Register the vector adapters on `conn` (or on `context`, e.g. a cursor)."""
+    _register(TypeInfo.fetch(conn, "extensions.vector"), context or conn)
+
+
+def _registered(conn: AdaptContext) -> bool:
+    try:
+        conn.adapters.get_dumper(Vector, PyFormat.BINARY)
+    except ProgrammingError:
+        return False
+    return True
+
+
+async def register_vector_async(conn: AsyncConnection[Any]) -> None:
+    """`register_vector` for an AsyncConnection."""
+    _register(await TypeInfo.fetch(conn, "extensions.vector"), conn)
+
+
+async def ensure_vector_adapters_async(conn: AsyncConnection[Any]) -> None:
+    """`ensure_vector_adapters` for an AsyncConnection."""
+    if not _registered(conn):
+        await register_vector_async(conn)

@@ -86,13 +86,28 @@ def superuser_url_for(url: str) -> str:
     return admin
 
 
+class _Janitor(DatabaseJanitor):
+    """Terminates client sessions only: an autovacuum worker on the template (likely right after
+    the migrations) cannot be terminated by a non-superuser (42501), and need not be, since
+    CREATE DATABASE ... TEMPLATE and DROP DATABASE stop autovacuum workers themselves."""
+
+    @staticmethod
+    def _terminate_connection(cur: Any, dbname: str) -> None:
+        cur.execute(
+            "select pg_catalog.pg_terminate_backend(a.pid) from pg_catalog.pg_stat_activity as a "
+            "where a.datname = %s and a.backend_type = 'client backend' "
+            "and a.pid <> pg_catalog.pg_backend_pid()",
+            (dbname,),
+        )
+
+
 def janitor(
     admin_url: str, name: str, *, template: str | None = None, as_template: bool = False
 ) -> DatabaseJanitor:
     """pytest-postgresql's DatabaseJanitor for database `name` on the server of `admin_url`,
     acting as that URL's role (the hosted-shaped, non-superuser postgres: CREATEDB suffices)."""
     info = conninfo_to_dict(admin_url)
-    return DatabaseJanitor(
+    return _Janitor(
         user=str(info.get("user") or "postgres"),
         host=str(info.get("host") or ""),
         port=int(info.get("port") or 5432),

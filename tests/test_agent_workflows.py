@@ -255,7 +255,7 @@ def test_tokens_used_may_stay_or_grow(conn: Conn, world: World) -> None:
 def test_negative_tokens_are_rejected_by_the_worker_functions(conn: Conn, world: World) -> None:
     execution_id = new_execution(conn, world, "running")
     with pytest.raises(InvalidInput) as err, acting(conn, SERVICE):
-        repo(conn).record_progress(
+        repo(conn).report_progress(
             execution_id=execution_id, tokens_used=-1, client_id=world.a.client_id
         )
     assert err.value.sqlstate == "22023"
@@ -271,7 +271,7 @@ def test_started_and_completed_at_are_set_by_the_database(conn: Conn, world: Wor
     assert pending["started_at"] is None
     assert pending["completed_at"] is None
     with acting(conn, SERVICE):
-        running = repo(conn).record_progress(execution_id=execution_id, client_id=world.a.client_id)
+        running = repo(conn).report_progress(execution_id=execution_id, client_id=world.a.client_id)
         assert running.started_at == now
         assert running.completed_at is None
         done = repo(conn).complete(execution_id=execution_id, client_id=world.a.client_id)
@@ -379,8 +379,10 @@ def test_the_backend_must_name_the_client_and_starts_without_a_user(
     conn: Conn, world: World
 ) -> None:
     with pytest.raises(InvalidInput) as err, acting(conn, SERVICE):
-        repo(conn).start(agent_id=world.a.rows["agents"][0])
+        conn.execute("select backend.start_agent_execution(%s)", (world.a.rows["agents"][0],))
     assert err.value.sqlstate == "22004"
+    with pytest.raises(PermissionDenied), acting(conn, SERVICE):
+        repo(conn).start(agent_id=world.a.rows["agents"][0])  # the browser's function
     with acting(conn, SERVICE):
         row = repo(conn).start(agent_id=world.a.rows["agents"][0], client_id=world.a.client_id)
     assert row.user_id is None
@@ -396,10 +398,10 @@ def test_the_worker_runs_an_execution_to_completion(conn: Conn, world: World) ->
         started = repo(conn).start(agent_id=world.a.rows["agents"][0])
     with acting(conn, SERVICE):
         r = repo(conn)
-        first = r.record_progress(
+        first = r.report_progress(
             execution_id=started.id, output={"step": 1}, tokens_used=10, client_id=c
         )
-        second = r.record_progress(execution_id=started.id, client_id=c)  # keeps output, tokens
+        second = r.report_progress(execution_id=started.id, client_id=c)  # keeps output, tokens
         done = r.complete(
             execution_id=started.id, output={"answer": 42}, tokens_used=25, client_id=c
         )
@@ -438,7 +440,7 @@ def test_failing_requires_an_error_text(conn: Conn, world: World, error: str | N
     execution_id = new_execution(conn, world, "running")
     with pytest.raises(InvalidInput) as err, acting(conn, SERVICE):
         conn.execute(
-            "select public.fail_agent_execution(%s, %s, client_id => %s)",
+            "select backend.fail_agent_execution(%s, %s, client_id => %s)",
             (execution_id, error, world.a.client_id),
         )
     assert err.value.sqlstate == "22004"
@@ -455,7 +457,7 @@ def test_the_worker_cannot_touch_a_finished_execution(
     with pytest.raises(IllegalTransition) as err, acting(conn, SERVICE):
         r = repo(conn)
         if call == "progress":
-            r.record_progress(execution_id=execution_id, client_id=c)
+            r.report_progress(execution_id=execution_id, client_id=c)
         elif call == "complete":
             r.complete(execution_id=execution_id, client_id=c)
         elif call == "fail":
@@ -477,11 +479,19 @@ def test_the_worker_cannot_reach_an_execution_through_the_wrong_client(
     assert snapshot(conn, execution_id) == before
 
 
-def test_the_worker_functions_need_a_client(conn: Conn, world: World) -> None:
+@pytest.mark.parametrize(
+    "function",
+    ["report_agent_execution_progress", "complete_agent_execution", "cancel_agent_execution"],
+)
+def test_the_worker_functions_need_a_client(conn: Conn, world: World, function: str) -> None:
     execution_id = new_execution(conn, world, "running")
+    before = snapshot(conn, execution_id)
     with pytest.raises(InvalidInput) as err, acting(conn, SERVICE):
-        repo(conn).record_progress(execution_id=execution_id)
+        conn.execute(
+            sql.SQL("select backend.{}(%s)").format(sql.Identifier(function)), (execution_id,)
+        )
     assert err.value.sqlstate == "22004"
+    assert snapshot(conn, execution_id) == before
 
 
 # ---------------------------------------------------------------------------- cancel
@@ -537,9 +547,14 @@ def test_another_tenant_cannot_see_or_cancel_an_execution(conn: Conn, world: Wor
 
 
 def test_users_cannot_report_tokens_when_cancelling(conn: Conn, world: World) -> None:
+    """Only backend.cancel_agent_execution takes tokens_used; the browser's function has none."""
     execution_id = new_execution(conn, world, "running")
-    with pytest.raises(PermissionDenied), acting(conn, world.claims("admin")):
+    before = snapshot(conn, execution_id)
+    with pytest.raises(InvalidInput), acting(conn, world.claims("admin")):
         repo(conn).cancel(execution_id=execution_id, tokens_used=5)
+    with pytest.raises(PermissionDenied), acting(conn, world.claims("admin")):
+        repo(conn).cancel(execution_id=execution_id, tokens_used=5, client_id=world.a.client_id)
+    assert snapshot(conn, execution_id) == before
 
 
 def test_the_backend_cancels_with_the_final_token_count(conn: Conn, world: World) -> None:
@@ -693,7 +708,7 @@ def test_tokens_reported_by_running_executions_count(
     execution_id = new_execution(conn, world, "running")
     set_limit(conn, quota.client_id, 100)
     with acting(conn, SERVICE):
-        repo(conn).record_progress(
+        repo(conn).report_progress(
             execution_id=execution_id, tokens_used=100, client_id=quota.client_id
         )
     with pytest.raises(QuotaExceeded):
@@ -905,60 +920,75 @@ def test_workflow_sqlstates_map_to_their_exceptions(code: str, cls: type[RenumDB
 
 # ---------------------------------------------------------------------------- actor matrix
 
-# Every function of 0009 in schema public, for tests/test_function_catalog.py.
+# Every function of schema public (what browsers may call) and of schema backend (the worker's),
+# for tests/test_function_catalog.py. The backend passes the client it acts for.
 EXPOSED_FUNCTIONS = {
-    "start_agent_execution": "select status from public.start_agent_execution(%(agent)s, "
+    "start_agent_execution": "select status from public.start_agent_execution(%(agent)s)",
+    "cancel_agent_execution": "select status from public.cancel_agent_execution(%(e)s)",
+}
+BACKEND_FUNCTIONS = {
+    "start_agent_execution": "select status from backend.start_agent_execution(%(agent)s, "
     "client_id => %(c)s)",
-    "record_agent_execution_progress": "select status from "
-    "public.record_agent_execution_progress(%(e)s, client_id => %(c)s)",
-    "complete_agent_execution": "select status from public.complete_agent_execution(%(e)s, "
+    "report_agent_execution_progress": "select status from "
+    "backend.report_agent_execution_progress(%(e)s, client_id => %(c)s)",
+    "complete_agent_execution": "select status from backend.complete_agent_execution(%(e)s, "
     "client_id => %(c)s)",
-    "fail_agent_execution": "select status from public.fail_agent_execution(%(e)s, 'boom', "
+    "fail_agent_execution": "select status from backend.fail_agent_execution(%(e)s, 'boom', "
     "client_id => %(c)s)",
-    "cancel_agent_execution": "select status from public.cancel_agent_execution(%(e)s, "
+    "cancel_agent_execution": "select status from backend.cancel_agent_execution(%(e)s, "
     "client_id => %(c)s)",
 }
 
 RESULT = {
     "start_agent_execution": "pending",
-    "record_agent_execution_progress": "running",
+    "report_agent_execution_progress": "running",
     "complete_agent_execution": "completed",
     "fail_agent_execution": "failed",
     "cancel_agent_execution": "cancelled",
 }
 #                         anon  other  viewer  member  admin  service
 MATRIX: dict[str, tuple[str, ...]] = {
-    "start_agent_execution": ("P", "N", "P", "ok", "ok", "ok"),
-    "record_agent_execution_progress": ("P", "P", "P", "P", "P", "ok"),
-    "complete_agent_execution": ("P", "P", "P", "P", "P", "ok"),
-    "fail_agent_execution": ("P", "P", "P", "P", "P", "ok"),
-    "cancel_agent_execution": ("P", "N", "P", "ok", "ok", "ok"),
+    "public.start_agent_execution": ("P", "N", "P", "ok", "ok", "P"),
+    "public.cancel_agent_execution": ("P", "N", "P", "ok", "ok", "P"),
+    "backend.start_agent_execution": ("P", "P", "P", "P", "P", "ok"),
+    "backend.report_agent_execution_progress": ("P", "P", "P", "P", "P", "ok"),
+    "backend.complete_agent_execution": ("P", "P", "P", "P", "P", "ok"),
+    "backend.fail_agent_execution": ("P", "P", "P", "P", "P", "ok"),
+    "backend.cancel_agent_execution": ("P", "P", "P", "P", "P", "ok"),
 }
 ACTOR_ORDER = ("anon", "other", "viewer", "member", "admin", "service")
 
 
-@pytest.mark.parametrize("function", sorted(EXPOSED_FUNCTIONS))
+@pytest.mark.parametrize("function", sorted(MATRIX))
 @pytest.mark.parametrize("actor", [*ACTOR_ORDER, "custom"])
-def test_exposed_functions_by_actor(conn: Conn, world: World, function: str, actor: str) -> None:
-    """A's member started a running execution; each actor calls each function on it. `custom` is
-    A's member through a custom API role: exactly a member, never the backend."""
+def test_exposed_and_backend_functions_by_actor(
+    conn: Conn, world: World, function: str, actor: str
+) -> None:
+    """A's member started a running execution; each actor calls each function on it. Browsers
+    reach schema public only; the backend reaches schema backend only, naming tenant A. `custom`
+    is A's member through a custom API role: exactly a member, never the backend."""
     execution_id = new_execution(conn, world, "running")
     before = snapshot(conn, execution_id)
-    params = {
-        "agent": world.a.rows["agents"][0],
-        "e": execution_id,
-        "c": world.a.client_id if actor == "service" else None,
-    }
+    schema, name = function.split(".")
+    query = (EXPOSED_FUNCTIONS if schema == "public" else BACKEND_FUNCTIONS)[name]
+    params = {"agent": world.a.rows["agents"][0], "e": execution_id, "c": world.a.client_id}
     expected = MATRIX[function][ACTOR_ORDER.index(column_of(actor))]
     claims = claims_for(conn, world, actor)
     try:
         with acting(conn, claims):
-            row = conn.execute(EXPOSED_FUNCTIONS[function], params).fetchone()
+            row = conn.execute(query, params).fetchone()
         outcome = row[0] if row else None
     except RenumDBError as exc:
         outcome = type(exc).__name__
     if expected == "ok":
-        assert outcome == RESULT[function]
+        assert outcome == RESULT[name]
+        if name == "start_agent_execution":
+            started = conn.execute(
+                "select client_id from public.agent_executions where id <> %s "
+                "order by created_at desc limit 1",
+                (execution_id,),
+            ).fetchone()
+            assert started == (world.a.client_id,)
     else:
         assert outcome == {"P": "PermissionDenied", "N": "NotFound"}[expected]
         assert snapshot(conn, execution_id) == before

@@ -105,13 +105,24 @@ def test_foreign_key_violation_is_reference_violation(conn: Conn, world: World) 
 def test_check_violation_names_the_constraint(conn: Conn, world: World) -> None:
     with raising(conn, user_claims(world.a.users["member"])) as info:
         conn.execute(
-            "update public.documents set status = 'bogus' where id = %s",
+            "update public.documents set metadata = '[]' where id = %s",
             (world.a.rows["documents"][0],),
         )
     assert type(info.value) is CheckViolation
     assert isinstance(info.value, InvalidInput)
     assert info.value.sqlstate == "23514"
-    assert info.value.constraint == "documents_status_chk"
+    assert info.value.constraint == "documents_metadata_chk"
+
+
+def test_a_value_outside_an_enumerated_column_is_invalid_input(conn: Conn, world: World) -> None:
+    """Status, role and type columns are enums (0015): a misspelt value is 22P02."""
+    with raising(conn, user_claims(world.a.users["member"])) as info:
+        conn.execute(
+            "update public.documents set status = 'bogus' where id = %s",
+            (world.a.rows["documents"][0],),
+        )
+    assert type(info.value) is InvalidInput
+    assert info.value.sqlstate == "22P02"
 
 
 def test_not_null_violation(conn: Conn) -> None:

@@ -75,7 +75,7 @@ def test_a_custom_api_role_cannot_record_usage_in_another_tenant(conn: Conn, wor
     b = world.b
     before = usage_of(conn, b.client_id)
     for query in (
-        "select public.record_chunk_usage(%s, %s, null, %s)",
+        "select backend.record_chunk_usage(%s, %s, null, %s)",
         "select private.record_chunk_usage(%s::uuid, %s::uuid, %s::uuid[])",
     ):
         params: tuple[Any, ...] = (b.rows["agents"][0], b.rows["document_chunks"], b.client_id)
@@ -83,6 +83,12 @@ def test_a_custom_api_role_cannot_record_usage_in_another_tenant(conn: Conn, wor
             params = (b.client_id, b.rows["agents"][0], b.rows["document_chunks"])
         with pytest.raises(PermissionDenied), acting(conn, custom(world)):
             conn.execute(query, params)
+    # The user's own entry point has no client_id: it acts in A, where B's agent does not exist.
+    with pytest.raises(NotFound), acting(conn, custom(world)):
+        conn.execute(
+            "select public.record_chunk_usage(%s, %s)",
+            (b.rows["agents"][0], b.rows["document_chunks"]),
+        )
     assert usage_of(conn, b.client_id) == before
 
 
@@ -115,21 +121,23 @@ def test_a_custom_api_role_learns_nothing_of_another_tenants_quota(
     assert str(b.client_id) not in str(info.value)
     with pytest.raises(PermissionDenied), acting(conn, custom(world)):
         conn.execute(
-            "select public.start_agent_execution(%s, client_id => %s)",
+            "select backend.start_agent_execution(%s, client_id => %s)",
             (b.rows["agents"][0], b.client_id),
         )
+    with pytest.raises(NotFound), acting(conn, custom(world)):
+        conn.execute("select public.start_agent_execution(%s)", (b.rows["agents"][0],))
 
 
 @pytest.mark.parametrize(
     "function",
-    ["complete_agent_execution", "fail_agent_execution", "record_agent_execution_progress"],
+    ["complete_agent_execution", "fail_agent_execution", "report_agent_execution_progress"],
 )
 def test_a_custom_api_role_cannot_call_the_worker_rpcs(
     conn: Conn, world: World, function: str
 ) -> None:
     execution = world.a.rows["agent_executions"][0]
     args = "%s, 'boom'" if function == "fail_agent_execution" else "%s"
-    query = sql.SQL("select public.{}(" + args + ", client_id => %s)").format(
+    query = sql.SQL("select backend.{}(" + args + ", client_id => %s)").format(
         sql.Identifier(function)
     )
     with pytest.raises(PermissionDenied), acting(conn, custom(world)):
@@ -174,8 +182,14 @@ def test_a_role_that_inherits_service_role_grants_is_still_a_user(conn: Conn) ->
     conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
     try:
         assert is_backend(conn) is False
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("select private.request_client_id(gen_random_uuid())")
+        for query in (
+            "select private.request_client_id(gen_random_uuid())",
+            "select private.backend_client_id(gen_random_uuid())",
+        ):
+            conn.execute("savepoint q")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(query)
+            conn.execute("rollback to savepoint q")
     finally:
         conn.execute("rollback to savepoint s")
 
@@ -462,20 +476,27 @@ def test_a_finished_execution_cannot_be_reopened_to_evade_the_quota(
     conn: Conn, world: World, starter: str, reopen: str
 ) -> None:
     a = world.a
-    with acting(conn, SERVICE if starter == "backend" else world.claims("member")):
-        execution = one(
-            conn,
-            "select id from public.start_agent_execution(%s, client_id => %s)",
-            a.rows["agents"][0],
-            a.client_id if starter == "backend" else None,
-        )
+    if starter == "backend":
+        with acting(conn, SERVICE):
+            execution = one(
+                conn,
+                "select id from backend.start_agent_execution(%s, client_id => %s)",
+                a.rows["agents"][0],
+                a.client_id,
+            )
+    else:
+        with acting(conn, world.claims("member")):
+            execution = one(
+                conn, "select id from public.start_agent_execution(%s)", a.rows["agents"][0]
+            )
     with acting(conn, SERVICE):
         conn.execute(
-            "select public.record_agent_execution_progress(%s, tokens_used => 50, client_id => %s)",
+            "select backend.report_agent_execution_progress("
+            "%s, tokens_used => 50, client_id => %s)",
             (execution, a.client_id),
         )
         conn.execute(
-            "select public.complete_agent_execution(%s, client_id => %s)",
+            "select backend.complete_agent_execution(%s, client_id => %s)",
             (execution, a.client_id),
         )
     with pytest.raises(IllegalTransition) as info, acting(conn, SERVICE):
@@ -541,7 +562,7 @@ def worker(world: World, function: str) -> Call:
             return one(
                 c,
                 sql.SQL(
-                    "select status from public.{}(%s, tokens_used => 70, client_id => %s)"
+                    "select status from backend.{}(%s, tokens_used => 70, client_id => %s)"
                 ).format(sql.Identifier(function)),
                 eid,
                 world.a.client_id,
@@ -590,7 +611,7 @@ def test_progress_waiting_on_a_cancel_fails_and_records_no_tokens(
 ) -> None:
     execution = committed_execution(db_url, world, "running")
     outcomes = race(
-        db_url, execution, cancel(world), worker(world, "record_agent_execution_progress")
+        db_url, execution, cancel(world), worker(world, "report_agent_execution_progress")
     )
     assert outcomes == ("cancelled", "IllegalTransition RNE02")
     assert final_state(db_url, execution) == ("cancelled", 0)
@@ -601,7 +622,7 @@ def test_a_cancel_waiting_on_progress_then_cancels_the_running_execution(
 ) -> None:
     execution = committed_execution(db_url, world, "pending")
     outcomes = race(
-        db_url, execution, worker(world, "record_agent_execution_progress"), cancel(world)
+        db_url, execution, worker(world, "report_agent_execution_progress"), cancel(world)
     )
     assert outcomes == ("running", "cancelled")
     assert final_state(db_url, execution) == ("cancelled", 70)

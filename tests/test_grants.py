@@ -99,7 +99,7 @@ def function_grants(conn: psycopg.Connection[Any]) -> Matrix:
                       where a.privilege_type = 'EXECUTE')
           from pg_catalog.pg_proc as p
           join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
-         where n.nspname in ('public', 'private')
+         where n.nspname in ('public', 'private', 'backend')
            and not exists (select from pg_catalog.pg_depend as d
                             where d.classid = 'pg_catalog.pg_proc'::regclass
                               and d.objid = p.oid and d.deptype = 'e')
@@ -145,7 +145,7 @@ def test_every_function_execute_grant_matches_the_matrix_in_docs(
 def test_the_grant_check_notices_a_widened_grant(conn: psycopg.Connection[Any]) -> None:
     """Drift is caught: grant one more privilege in this (rolled back) transaction."""
     conn.execute("grant insert on public.document_usage_stats to authenticated")
-    conn.execute("grant execute on function public.complete_agent_execution to authenticated")
+    conn.execute("grant execute on function backend.complete_agent_execution to authenticated")
     tables = _diff(relation_grants(conn), {k: v for k, v in documented().items() if "()" not in k})
     docs = {k.removesuffix("()"): v for k, v in documented().items() if k.endswith("()")}
     functions = _diff(function_grants(conn), docs)
@@ -153,5 +153,5 @@ def test_the_grant_check_notices_a_widened_grant(conn: psycopg.Connection[Any]) 
         "public.document_usage_stats / authenticated: database 'select, insert', docs 'select'"
     ]
     assert functions == [
-        "public.complete_agent_execution / authenticated: database 'execute', docs '—'"
+        "backend.complete_agent_execution / authenticated: database 'execute', docs '—'"
     ]

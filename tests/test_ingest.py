@@ -40,6 +40,9 @@ class FakeEmbedder:
     dimensions = DIMS
 
     def __init__(self, on_embed: Callable[[Sequence[str]], None] | None = None) -> None:
+        # Ingestion goes through the embedding cache, keyed by model: a model name per instance
+        # keeps every test's provider calls its own.
+        self.model = f"fake-embedder-{uuid.uuid4().hex[:8]}"
         self.calls: list[int] = []
         self.on_embed = on_embed
 

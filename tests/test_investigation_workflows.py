@@ -215,6 +215,10 @@ def call(repo: InvestigationRepository, function: str, inv: uuid.UUID) -> Invest
         return repo.complete(inv, summary="3 contratos suspeitos", confidence_score=0.8)
     if function == "fail":
         return repo.fail(inv, error="timeout talking to the data source")
+    if function == "cancel":
+        # the owner cancels through public, the backend (service_role) through backend
+        role = repo.conn.execute("select current_user").fetchone()
+        return repo.cancel(inv, backend=role == ("service_role",))
     method = getattr(repo, function)
     result: Investigation = method(inv)
     return result
@@ -271,7 +275,7 @@ def test_a_cancelled_investigation_refuses_further_progress(conn: Conn, world: W
 def test_failing_requires_an_error_text(conn: Conn, world: World) -> None:
     inv = create(conn, world)
     with pytest.raises(InvalidInput) as info, service(conn, world):
-        conn.execute("select public.fail_investigation(%s, null)", (inv,))
+        conn.execute("select backend.fail_investigation(%s, null)", (inv,))
     assert info.value.sqlstate == "22004"
     with pytest.raises(InvalidInput) as info, service(conn, world) as repo:
         repo.fail(inv, error="   ")
@@ -425,7 +429,7 @@ def test_progress_stays_between_zero_and_one(
 def test_progress_is_required(conn: Conn, world: World) -> None:
     inv = create(conn, world)
     with pytest.raises(InvalidInput) as info, service(conn, world):
-        conn.execute("select public.report_investigation_progress(%s, null)", (inv,))
+        conn.execute("select backend.report_investigation_progress(%s, null)", (inv,))
     assert info.value.sqlstate == "22004"
 
 
@@ -793,37 +797,50 @@ def test_the_workflow_sqlstates_map_to_workflow_errors(
 
 EXPOSED_FUNCTIONS = {
     "create_investigation": "select status from public.create_investigation('q', 'contracts')",
-    "start_investigation": "select status from public.start_investigation(%(pending)s)",
-    "report_investigation_progress": "select status "
-    "from public.report_investigation_progress(%(processing)s, 0.5)",
-    "complete_investigation": "select status "
-    "from public.complete_investigation(%(processing)s, 'ok', 0.9)",
-    "fail_investigation": "select status from public.fail_investigation(%(processing)s, 'boom')",
     "cancel_investigation": "select status from public.cancel_investigation(%(own)s)",
+}
+BACKEND_FUNCTIONS = {
+    "start_investigation": "select status from backend.start_investigation(%(pending)s)",
+    "report_investigation_progress": "select status "
+    "from backend.report_investigation_progress(%(processing)s, 0.5)",
+    "complete_investigation": "select status "
+    "from backend.complete_investigation(%(processing)s, 'ok', 0.9)",
+    "fail_investigation": "select status from backend.fail_investigation(%(processing)s, 'boom')",
+    "cancel_investigation": "select status from backend.cancel_investigation(%(own)s)",
 }
 WORKER_RESULT = {
     "start_investigation": "processing",
     "report_investigation_progress": "processing",
     "complete_investigation": "completed",
     "fail_investigation": "failed",
+    "cancel_investigation": "cancelled",
 }
 
 
 def expected_outcome(function: str, actor: str) -> str:
-    if actor == "anon":
-        return "PermissionDenied"  # no EXECUTE for anon on any of them
-    if function == "create_investigation":
-        return "PermissionDenied" if actor == "service" else "pending"
-    if function == "cancel_investigation":
-        return "NotFound" if actor == "other" else "cancelled"
-    return WORKER_RESULT[function] if actor == "service" else "PermissionDenied"
+    schema, name = function.split(".")
+    if schema == "backend":  # no usage on schema backend but for service_role
+        return WORKER_RESULT[name] if actor == "service" else "PermissionDenied"
+    if actor in ("anon", "service"):
+        return "PermissionDenied"  # browser functions: EXECUTE for authenticated only
+    if name == "create_investigation":
+        return "pending"
+    return "NotFound" if actor == "other" else "cancelled"
 
 
-@pytest.mark.parametrize("function", sorted(EXPOSED_FUNCTIONS))
+FUNCTIONS_BY_ACTOR = sorted(
+    [f"public.{name}" for name in EXPOSED_FUNCTIONS]
+    + [f"backend.{name}" for name in BACKEND_FUNCTIONS]
+)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS_BY_ACTOR)
 @pytest.mark.parametrize(
     "actor", ["anon", "other", "viewer", "member", "admin", "service", "custom"]
 )
-def test_exposed_functions_by_actor(conn: Conn, world: World, function: str, actor: str) -> None:
+def test_exposed_and_backend_functions_by_actor(
+    conn: Conn, world: World, function: str, actor: str
+) -> None:
     """`custom` is A's member through a custom API role: exactly a member, never the backend."""
     viewer_inv, member_inv, admin_inv = world.a.rows["investigations"]
     own = {"viewer": viewer_inv, "admin": admin_inv}.get(actor, member_inv)
@@ -836,7 +853,9 @@ def test_exposed_functions_by_actor(conn: Conn, world: World, function: str, act
     claims = claims_for(conn, world, actor)
     try:
         with acting(conn, claims):
-            row = conn.execute(EXPOSED_FUNCTIONS[function], params).fetchone()
+            schema, name = function.split(".")
+            query = (EXPOSED_FUNCTIONS if schema == "public" else BACKEND_FUNCTIONS)[name]
+            row = conn.execute(query, params).fetchone()
             outcome = row[0] if row else None
     except RenumDBError as exc:
         outcome = type(exc).__name__

@@ -483,6 +483,22 @@ def test_check_reports_a_source_file_embedded_nowhere(repo_copy: Path) -> None:
     ]
 
 
+def test_check_accepts_a_retired_source_that_was_deleted(repo_copy: Path) -> None:
+    """0015 retires the worker RPCs it moved out of public; their files are gone."""
+    assert not (repo_copy / "sql" / "functions" / "public.start_investigation.sql").exists()
+    assert sqlsource.check(repo_copy) == []
+
+
+def test_check_reports_a_retired_source_that_still_exists(repo_copy: Path) -> None:
+    (repo_copy / "sql" / "functions" / "public.start_investigation.sql").write_text(
+        "select 1;\n", encoding="utf-8"
+    )
+    assert sqlsource.check(repo_copy) == [
+        "sql/functions/public.start_investigation.sql is retired by "
+        "0015.shape-frontend-api.sql but still exists"
+    ]
+
+
 def test_parse_blocks_reads_a_block_with_its_parameters() -> None:
     text = "-- >>> sql/policies/t.sql.j2 table=a\nbody\n-- <<< sql/policies/t.sql.j2 table=a\n"
     (block,) = sqlsource.parse_blocks(text)

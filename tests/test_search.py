@@ -15,6 +15,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from renum_db.errors import (
+    DatabaseError,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -163,9 +164,12 @@ def exact(corpus: Corpus, query: list[float], k: int, **f: Any) -> list[uuid.UUI
     return [r[0] for r in rows[:k]]
 
 
-def search(conn: Conn, query: list[float], **params: Any) -> list[tuple[Any, ...]]:
+def search(
+    conn: Conn, query: list[float], *, schema: str = "public", **params: Any
+) -> list[tuple[Any, ...]]:
+    """public.search_embeddings (browsers), or backend.search_embeddings (the backend)."""
     names = ", ".join(f"{k} => %({k})s" for k in params)
-    sql = f"select * from public.search_embeddings(%(q)s{', ' if names else ''}{names})"
+    sql = f"select * from {schema}.search_embeddings(%(q)s{', ' if names else ''}{names})"
     return conn.execute(sql, {"q": Vector(query), **params}).fetchall()
 
 
@@ -306,11 +310,12 @@ def test_another_tenants_collection_ids_match_nothing(vconn: Conn, data: Data) -
 
 
 def test_a_user_cannot_name_another_client(vconn: Conn, data: Data) -> None:
-    with (
-        pytest.raises(PermissionDenied, match="own client"),
-        acting(vconn, data.world.claims("member")),
-    ):
+    """The browser's search has no client_id; the backend's, which has one, is out of reach."""
+    with pytest.raises(DatabaseError) as err, acting(vconn, data.world.claims("member")):
         search(vconn, unit(random.Random(1)), client_id=data.b.tenant)
+    assert err.value.sqlstate == "42883"  # no such function: PostgREST answers PGRST202
+    with pytest.raises(PermissionDenied), acting(vconn, data.world.claims("member")):
+        search(vconn, unit(random.Random(1)), schema="backend", client_id=data.b.tenant)
 
 
 def test_the_backend_must_name_a_client_and_gets_only_that_clients_chunks(
@@ -321,9 +326,11 @@ def test_the_backend_must_name_a_client_and_gets_only_that_clients_chunks(
         pytest.raises(InvalidInput, match="client_id is required"),
         acting(vconn, data.world.claims("service")),
     ):
-        search(vconn, q)
+        search(vconn, q, schema="backend")
+    with pytest.raises(PermissionDenied), acting(vconn, data.world.claims("service")):
+        search(vconn, q)  # the browser's function: the backend has no tenant of its own
     with acting(vconn, data.world.claims("service")):
-        rows = search(vconn, q, match_count=200, client_id=data.b.tenant)
+        rows = search(vconn, q, schema="backend", match_count=200, client_id=data.b.tenant)
     assert {r[0] for r in rows} == set(data.b.chunks)
 
 
@@ -607,16 +614,47 @@ def test_most_used_documents_ranks_by_total_uses_per_client_and_agent(
 
 # --- every exposed function x every actor -----------------------------------------------------
 
-# Exposed functions of this module and how to call them (tests/test_function_catalog.py checks
-# that every function in schema public appears in some module's EXPOSED_FUNCTIONS).
+# Functions of this module and how to call them (tests/test_function_catalog.py checks that every
+# function in schemas public and backend appears in some module's mapping).
 EXPOSED_FUNCTIONS = {
-    "search_embeddings": "select count(*) from public.search_embeddings(%(q)s, client_id => %(c)s)",
-    "hybrid_search": "select count(*) from public.hybrid_search('contrato', %(q)s, "
-    "client_id => %(c)s)",
-    "record_chunk_usage": "select public.record_chunk_usage(%(agent)s, %(chunks)s, "
-    "client_id => %(c)s)",
-    "most_used_documents": "select count(*) from public.most_used_documents(client_id => %(c)s)",
+    "search_embeddings": "select count(*) from public.search_embeddings(%(q)s)",
+    "hybrid_search": "select count(*) from public.hybrid_search('contrato', %(q)s)",
+    "record_chunk_usage": "select public.record_chunk_usage(%(agent)s, %(chunks)s)",
+    "most_used_documents": "select count(*) from public.most_used_documents()",
 }
+BACKEND_FUNCTIONS = {
+    "search_embeddings": "select count(*) from backend.search_embeddings(%(q)s, "
+    "client_id => %(c)s)",
+    "hybrid_search": "select count(*) from backend.hybrid_search('contrato', %(q)s, "
+    "client_id => %(c)s)",
+    "record_chunk_usage": "select backend.record_chunk_usage(%(agent)s, %(chunks)s, "
+    "client_id => %(c)s)",
+    "most_used_documents": "select count(*) from backend.most_used_documents(client_id => %(c)s)",
+}
+
+
+@pytest.mark.parametrize("function", sorted(BACKEND_FUNCTIONS))
+@pytest.mark.parametrize("actor", ["anon", "other", "viewer", "member", "admin", "service"])
+def test_backend_functions_by_actor(vconn: Conn, data: Data, function: str, actor: str) -> None:
+    """Only service_role reaches schema backend; naming tenant A it gets A's rows only."""
+    params = {
+        "q": Vector(unit(random.Random(30))),
+        "c": data.a.tenant,
+        "agent": data.a.agent,
+        "chunks": list(data.a.chunks)[:3],
+    }
+    outcome: object
+    try:
+        with acting(vconn, data.world.claims(actor)):
+            row = vconn.execute(BACKEND_FUNCTIONS[function], params).fetchone()
+            outcome = row[0] if row else None
+    except RenumDBError as exc:
+        outcome = type(exc).__name__
+    if actor != "service":
+        assert outcome == "PermissionDenied"
+    else:
+        assert isinstance(outcome, int)
+        assert outcome > 0 or function == "most_used_documents"
 
 
 @pytest.mark.parametrize("function", sorted(EXPOSED_FUNCTIONS))
@@ -627,7 +665,6 @@ def test_exposed_functions_by_actor(vconn: Conn, data: Data, function: str, acto
     """`custom` is A's member through a custom API role: exactly a member, never the backend."""
     params = {
         "q": Vector(unit(random.Random(30))),
-        "c": data.a.tenant if actor == "service" else None,
         "agent": data.a.agent,
         "chunks": list(data.a.chunks)[:3],
     }
@@ -640,8 +677,8 @@ def test_exposed_functions_by_actor(vconn: Conn, data: Data, function: str, acto
     except RenumDBError as exc:
         outcome = type(exc).__name__
     column = column_of(actor)
-    if column == "anon":
-        assert outcome == "PermissionDenied"  # no EXECUTE for anon
+    if column in ("anon", "service"):
+        assert outcome == "PermissionDenied"  # browser functions: EXECUTE for authenticated only
     elif column == "other" and function == "record_chunk_usage":
         assert outcome == "NotFound"  # tenant A's agent does not exist in tenant B
     else:
@@ -652,11 +689,19 @@ def test_exposed_functions_by_actor(vconn: Conn, data: Data, function: str, acto
 # Exactly which tenant's rows come back: the backend naming a client gets that client's rows,
 # the same ones that client's member gets, and none of the other's.
 TENANT_ROWS = {
-    "search_embeddings": "select id from public.search_embeddings(%(q)s, 200, client_id => %(c)s)",
-    "hybrid_search": "select id from public.hybrid_search('contrato filler report', %(q)s, 200, "
-    "client_id => %(c)s)",
-    "most_used_documents": "select document_id from public.most_used_documents(1000, "
-    "client_id => %(c)s)",
+    "search_embeddings": (
+        "select id from backend.search_embeddings(%(q)s, 200, client_id => %(c)s)",
+        "select id from public.search_embeddings(%(q)s::real[], 200)",
+    ),
+    "hybrid_search": (
+        "select id from backend.hybrid_search('contrato filler report', %(q)s, 200, "
+        "client_id => %(c)s)",
+        "select id from public.hybrid_search('contrato filler report', %(q)s::real[], 200)",
+    ),
+    "most_used_documents": (
+        "select document_id from backend.most_used_documents(1000, client_id => %(c)s)",
+        "select document_id from public.most_used_documents(1000)",
+    ),
 }
 
 
@@ -669,7 +714,7 @@ def test_the_backend_naming_a_client_gets_exactly_that_clients_rows(
     for c in (data.a, data.b):  # usage in both tenants, for most_used_documents
         with acting(vconn, {"role": "service_role"}):
             vconn.execute(
-                "select public.record_chunk_usage(%s, %s, client_id => %s)",
+                "select backend.record_chunk_usage(%s, %s, client_id => %s)",
                 (c.agent, list(c.chunks)[:5], c.tenant),
             )
     docs_of = {
@@ -683,10 +728,10 @@ def test_the_backend_naming_a_client_gets_exactly_that_clients_rows(
     }
     params = {"q": Vector(unit(random.Random(31))), "c": corpus.tenant}
     with acting(vconn, {"role": "service_role"}):
-        backend = [r[0] for r in vconn.execute(TENANT_ROWS[function], params)]
+        backend = [r[0] for r in vconn.execute(TENANT_ROWS[function][0], params)]
     member_claims = claims_for(vconn, data.world, "member" if named == "a" else "other_member")
     with acting(vconn, member_claims):
-        member = [r[0] for r in vconn.execute(TENANT_ROWS[function], {**params, "c": None})]
+        member = [r[0] for r in vconn.execute(TENANT_ROWS[function][1], params)]
     mine = docs_of[corpus.tenant] if function == "most_used_documents" else set(corpus.chunks)
     theirs = docs_of[other.tenant] if function == "most_used_documents" else set(other.chunks)
     assert backend, "the check would be vacuous"

@@ -243,3 +243,54 @@ def test_the_service_key_cannot_upload_on_behalf_of_nobody(
 def test_object_names_put_the_tenant_first() -> None:
     client, upload = uuid.uuid4(), uuid.uuid4()
     assert object_name_for(client, "f.pdf", upload_id=upload) == f"{client}/{upload}/f.pdf"
+
+
+# --- upload then ingest -----------------------------------------------------------------------
+
+
+def test_upload_and_ingest_makes_a_searchable_ready_document_in_one_call(
+    storage: DocumentStorage, stub: SupabaseStub, local_auth: LocalAuth, db_url: str, world: World
+) -> None:
+    from renum_db.embeddings import LexicalHashingEmbeddings
+    from renum_db.ingest import Ingestor
+    from renum_db.search import Retrieval
+
+    content = "O prazo de vigência do contrato é de vinte e quatro meses.\n".encode()
+    member = world.a.users["member"]
+    with Database(db_url, min_size=0, max_size=2) as db:
+        embedder = LexicalHashingEmbeddings()
+        result = storage.upload_and_ingest(
+            token_for(db_url, local_auth, member),
+            Ingestor(db, embedder),
+            collection_id=world.a.rows["knowledge_collections"][0],
+            filename="vigencia.md",
+            content=content,
+        )
+        with db.as_user(member) as conn:
+            hits = Retrieval(conn, embedder).search("vigência do contrato", match_count=1)
+    assert result.status == "ready"
+    assert result.chunks == 1
+    assert hits[0].document_id == result.document_id
+    assert document_rows(db_url, "vigencia.md")[0][1:4] == (
+        "storage",
+        next(k for k in stub.files if k.endswith("/vigencia.md")),
+        "text/markdown",
+    )
+
+
+def test_upload_and_ingest_refuses_undecodable_bytes_before_uploading(
+    storage: DocumentStorage, stub: SupabaseStub, local_auth: LocalAuth, db_url: str, world: World
+) -> None:
+    from renum_db.embeddings import LexicalHashingEmbeddings
+    from renum_db.ingest import Ingestor
+
+    with Database(db_url, min_size=0, max_size=1) as db, pytest.raises(InvalidInput):
+        storage.upload_and_ingest(
+            token_for(db_url, local_auth, world.a.users["member"]),
+            Ingestor(db, LexicalHashingEmbeddings()),
+            collection_id=world.a.rows["knowledge_collections"][0],
+            filename="scan.txt",
+            content=b"\xff\xfe\x00binary",
+        )
+    assert stub.requests == []
+    assert document_rows(db_url, "scan.txt") == []

@@ -57,7 +57,11 @@ def test_an_unsupported_language_is_refused_by_the_check_constraint(
     ).format(t=sql.Identifier(table))
     with pytest.raises(psycopg.errors.CheckViolation) as caught:
         conn.execute(query)
-    assert caught.value.diag.constraint_name == f"{table}_text_search_config_chk"
+    expected = {
+        "knowledge_bases": "knowledge_bases_text_search_config_chk",
+        "document_chunks": "document_chunks_text_search_config_language_chk",
+    }
+    assert caught.value.diag.constraint_name == expected[table]
 
 
 def test_every_chunk_fts_is_its_content_parsed_in_its_language(

@@ -1,4 +1,4 @@
-"""The agent-execution workflow: thin typed wrappers over the SQL functions of migration 0009.
+"""The agent-execution workflow: thin typed wrappers over the SQL functions (0009, moved in 0015).
 
 The state machine (pending -> running -> completed | failed | cancelled, pending -> cancelled |
 failed), the timestamps, the never-decreasing tokens and the monthly token quota are enforced by
@@ -7,24 +7,23 @@ method per SQL function, keyword arguments named exactly like the SQL parameters
 frozen dataclasses through `class_row`, every statement inside `wrap_errors`, so callers catch
 `IllegalTransition`, `QuotaExceeded`, `AgentNotActive`, `NotFound` or `PermissionDenied`.
 
-Run them on a connection from `Database.as_user(...)` (members start and cancel) or
-`Database.as_service_role()` (the worker: progress, complete, fail, cancel; pass `client_id`).
+Run them on a connection from `Database.as_user(...)` (members start and cancel: schema public) or
+`Database.as_service_role()` (the worker: report_progress, complete, fail, start and cancel with
+`client_id`: schema backend, which browsers cannot reach).
 The repository never commits or switches roles: the block owns the transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, LiteralString, TypeVar
+from typing import Any, LiteralString
 from uuid import UUID
 
-from psycopg import Connection
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from renum_db.errors import wrap_errors
+from renum_db.errors import InvalidInput
+from renum_db.repositories._base import Repository, json_param
 
 __all__ = [
     "AgentExecution",
@@ -78,39 +77,53 @@ _COLUMNS: LiteralString = (
     "created_at, started_at, completed_at"
 )
 
-RowT = TypeVar("RowT")
+
+def _call(schema: LiteralString, function: LiteralString, args: LiteralString) -> LiteralString:
+    return "select " + _COLUMNS + " from " + schema + "." + function + "(" + args + ")"
 
 
-def _json(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
+class AgentExecutionRepository(Repository):
+    """The workflow RPCs of public.agent_executions and the monthly token usage views.
 
+    Users (members, admins) call `start` and `cancel` without `client_id`: the public functions
+    act in their own client. The backend (service_role) passes `client_id` and reaches the
+    functions of schema `backend`; `report_progress`, `complete` and `fail` exist only there.
+    """
 
-class AgentExecutionRepository:
-    """The workflow RPCs of public.agent_executions and the monthly token usage views."""
-
-    _START: LiteralString = (
-        "select " + _COLUMNS + " from public.start_agent_execution("
-        "agent_id => %(agent_id)s, input => %(input)s, client_id => %(client_id)s)"
+    _START: LiteralString = _call(
+        "public", "start_agent_execution", "agent_id => %(agent_id)s, input => %(input)s"
     )
-    _PROGRESS: LiteralString = (
-        "select " + _COLUMNS + " from public.record_agent_execution_progress("
+    _BACKEND_START: LiteralString = _call(
+        "backend",
+        "start_agent_execution",
+        "agent_id => %(agent_id)s, input => %(input)s, client_id => %(client_id)s",
+    )
+    _PROGRESS: LiteralString = _call(
+        "backend",
+        "report_agent_execution_progress",
         "execution_id => %(execution_id)s, output => %(output)s, "
-        "tokens_used => %(tokens_used)s, client_id => %(client_id)s)"
+        "tokens_used => %(tokens_used)s, client_id => %(client_id)s",
     )
-    _COMPLETE: LiteralString = (
-        "select " + _COLUMNS + " from public.complete_agent_execution("
+    _COMPLETE: LiteralString = _call(
+        "backend",
+        "complete_agent_execution",
         "execution_id => %(execution_id)s, output => %(output)s, "
-        "tokens_used => %(tokens_used)s, client_id => %(client_id)s)"
+        "tokens_used => %(tokens_used)s, client_id => %(client_id)s",
     )
-    _FAIL: LiteralString = (
-        "select " + _COLUMNS + " from public.fail_agent_execution("
+    _FAIL: LiteralString = _call(
+        "backend",
+        "fail_agent_execution",
         "execution_id => %(execution_id)s, error => %(error)s, "
-        "tokens_used => %(tokens_used)s, client_id => %(client_id)s)"
+        "tokens_used => %(tokens_used)s, client_id => %(client_id)s",
     )
-    _CANCEL: LiteralString = (
-        "select " + _COLUMNS + " from public.cancel_agent_execution("
+    _CANCEL: LiteralString = _call(
+        "public", "cancel_agent_execution", "execution_id => %(execution_id)s"
+    )
+    _BACKEND_CANCEL: LiteralString = _call(
+        "backend",
+        "cancel_agent_execution",
         "execution_id => %(execution_id)s, tokens_used => %(tokens_used)s, "
-        "client_id => %(client_id)s)"
+        "client_id => %(client_id)s",
     )
     _AGENT_USAGE: LiteralString = """
         select client_id, agent_id, month, executions, tokens_used
@@ -128,88 +141,71 @@ class AgentExecutionRepository:
          order by month, client_id
     """
 
-    def __init__(self, conn: Connection[Any]) -> None:
-        self._conn = conn
-
-    def _one(self, query: LiteralString, params: Mapping[str, Any]) -> AgentExecution:
-        with wrap_errors(), self._conn.cursor(row_factory=class_row(AgentExecution)) as cur:
-            cur.execute(query, params)
-            row = cur.fetchone()
-        assert row is not None  # each function returns its row or raises
-        return row
-
-    def _all(
-        self, row_type: type[RowT], query: LiteralString, params: Mapping[str, Any]
-    ) -> list[RowT]:
-        with wrap_errors(), self._conn.cursor(row_factory=class_row(row_type)) as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-
     def start(
         self, *, agent_id: UUID, input: Any = None, client_id: UUID | None = None
     ) -> AgentExecution:
-        """public.start_agent_execution: a new pending execution started by the caller.
-
-        `input` None sends `{}` (the SQL default). The backend must pass `client_id`.
-        """
+        """A new pending execution: public.start_agent_execution (a member, as themselves, in
+        their own client), or backend.start_agent_execution when `client_id` is given (the
+        backend: a system run with no user). `input` None sends `{}` (the SQL default)."""
         params = {
             "agent_id": agent_id,
             "input": Jsonb({} if input is None else input),
             "client_id": client_id,
         }
-        return self._one(self._START, params)
+        query = self._START if client_id is None else self._BACKEND_START
+        return self._one(AgentExecution, query, params)
 
-    def record_progress(
+    def report_progress(
         self,
         *,
         execution_id: UUID,
+        client_id: UUID,
         output: Any = None,
         tokens_used: int | None = None,
-        client_id: UUID | None = None,
     ) -> AgentExecution:
-        """public.record_agent_execution_progress (service_role): mark running, store output
+        """backend.report_agent_execution_progress (service_role): mark running, store output
         and the running token total (None keeps the stored value)."""
         params = {
             "execution_id": execution_id,
-            "output": _json(output),
+            "output": json_param(output),
             "tokens_used": tokens_used,
             "client_id": client_id,
         }
-        return self._one(self._PROGRESS, params)
+        return self._one(AgentExecution, self._PROGRESS, params)
 
     def complete(
         self,
         *,
         execution_id: UUID,
+        client_id: UUID,
         output: Any = None,
         tokens_used: int | None = None,
-        client_id: UUID | None = None,
     ) -> AgentExecution:
-        """public.complete_agent_execution (service_role): running -> completed."""
+        """backend.complete_agent_execution (service_role): running -> completed."""
         params = {
             "execution_id": execution_id,
-            "output": _json(output),
+            "output": json_param(output),
             "tokens_used": tokens_used,
             "client_id": client_id,
         }
-        return self._one(self._COMPLETE, params)
+        return self._one(AgentExecution, self._COMPLETE, params)
 
     def fail(
         self,
         *,
         execution_id: UUID,
+        client_id: UUID,
         error: str,
         tokens_used: int | None = None,
-        client_id: UUID | None = None,
     ) -> AgentExecution:
-        """public.fail_agent_execution (service_role): pending or running -> failed."""
+        """backend.fail_agent_execution (service_role): pending or running -> failed."""
         params = {
             "execution_id": execution_id,
             "error": error,
             "tokens_used": tokens_used,
             "client_id": client_id,
         }
-        return self._one(self._FAIL, params)
+        return self._one(AgentExecution, self._FAIL, params)
 
     def cancel(
         self,
@@ -218,10 +214,14 @@ class AgentExecutionRepository:
         tokens_used: int | None = None,
         client_id: UUID | None = None,
     ) -> AgentExecution:
-        """public.cancel_agent_execution: its starter or an admin (users), or the backend
-        (with `client_id`, optionally the final `tokens_used`)."""
+        """public.cancel_agent_execution (its starter or an admin), or, with `client_id`,
+        backend.cancel_agent_execution (optionally with the final `tokens_used`)."""
+        if client_id is None:
+            if tokens_used is not None:
+                raise InvalidInput("only the backend reports tokens_used: pass client_id")
+            return self._one(AgentExecution, self._CANCEL, {"execution_id": execution_id})
         params = {"execution_id": execution_id, "tokens_used": tokens_used, "client_id": client_id}
-        return self._one(self._CANCEL, params)
+        return self._one(AgentExecution, self._BACKEND_CANCEL, params)
 
     def agent_monthly_token_usage(
         self,

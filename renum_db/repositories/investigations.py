@@ -16,11 +16,9 @@ from datetime import datetime
 from typing import Any, Final, LiteralString
 from uuid import UUID
 
-from psycopg import Connection
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from renum_db.errors import DatabaseError, wrap_errors
+from renum_db.repositories._base import Repository, json_param
 
 __all__ = [
     "FINAL_STATUSES",
@@ -73,12 +71,10 @@ _COLUMNS: Final = """
 """
 
 
-def _json(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
-
-
-class InvestigationRepository:
-    """public.investigations through its workflow functions."""
+class InvestigationRepository(Repository):
+    """public.investigations through its workflow functions: owners' in schema public (create,
+    cancel), the worker's in schema backend (start, report_progress, complete, fail, and
+    cancel with `backend=True`)."""
 
     _GET: LiteralString = "select" + _COLUMNS + "from public.investigations where id = %(id)s"
     _CREATE: LiteralString = (
@@ -89,18 +85,18 @@ class InvestigationRepository:
         " session_id => %(session_id)s)"
     )
     _START: LiteralString = (
-        "select" + _COLUMNS + "from public.start_investigation(investigation_id => %(id)s)"
+        "select" + _COLUMNS + "from backend.start_investigation(investigation_id => %(id)s)"
     )
     _REPORT_PROGRESS: LiteralString = (
         "select"
         + _COLUMNS
-        + "from public.report_investigation_progress(investigation_id => %(id)s,"
+        + "from backend.report_investigation_progress(investigation_id => %(id)s,"
         " progress => %(progress)s, current_phase => %(current_phase)s,"
         " results => %(results)s, anomalies_found => %(anomalies_found)s,"
         " total_records_analyzed => %(total_records_analyzed)s)"
     )
     _COMPLETE: LiteralString = (
-        "select" + _COLUMNS + "from public.complete_investigation(investigation_id => %(id)s,"
+        "select" + _COLUMNS + "from backend.complete_investigation(investigation_id => %(id)s,"
         " summary => %(summary)s, confidence_score => %(confidence_score)s,"
         " results => %(results)s, anomalies_found => %(anomalies_found)s,"
         " total_records_analyzed => %(total_records_analyzed)s)"
@@ -108,28 +104,18 @@ class InvestigationRepository:
     _FAIL: LiteralString = (
         "select"
         + _COLUMNS
-        + "from public.fail_investigation(investigation_id => %(id)s, error => %(error)s)"
+        + "from backend.fail_investigation(investigation_id => %(id)s, error => %(error)s)"
     )
     _CANCEL: LiteralString = (
         "select" + _COLUMNS + "from public.cancel_investigation(investigation_id => %(id)s)"
     )
-
-    def __init__(self, conn: Connection[Any]) -> None:
-        self._conn = conn
-
-    def _one(self, query: LiteralString, params: Mapping[str, Any]) -> Investigation:
-        with wrap_errors(), self._conn.cursor(row_factory=class_row(Investigation)) as cur:
-            cur.execute(query, params)
-            row = cur.fetchone()
-        if row is None:  # the functions return a row or raise
-            raise DatabaseError("the investigation function returned no row")
-        return row
+    _BACKEND_CANCEL: LiteralString = (
+        "select" + _COLUMNS + "from backend.cancel_investigation(investigation_id => %(id)s)"
+    )
 
     def get(self, id: UUID) -> Investigation | None:
         """The investigation, or None if it does not exist or is not the caller's."""
-        with wrap_errors(), self._conn.cursor(row_factory=class_row(Investigation)) as cur:
-            cur.execute(self._GET, {"id": id})
-            return cur.fetchone()
+        return self._maybe(Investigation, self._GET, {"id": id})
 
     def create(
         self,
@@ -142,6 +128,7 @@ class InvestigationRepository:
     ) -> Investigation:
         """`create_investigation`: a pending investigation owned by the calling user."""
         return self._one(
+            Investigation,
             self._CREATE,
             {
                 "query": query,
@@ -153,8 +140,8 @@ class InvestigationRepository:
         )
 
     def start(self, id: UUID) -> Investigation:
-        """`start_investigation` (service_role): pending -> processing."""
-        return self._one(self._START, {"id": id})
+        """`backend.start_investigation` (service_role): pending -> processing."""
+        return self._one(Investigation, self._START, {"id": id})
 
     def report_progress(
         self,
@@ -166,15 +153,16 @@ class InvestigationRepository:
         anomalies_found: int | None = None,
         total_records_analyzed: int | None = None,
     ) -> Investigation:
-        """`report_investigation_progress` (service_role); None keeps a stored value and
+        """`backend.report_investigation_progress` (service_role); None keeps a stored value and
         `results` replaces the stored array."""
         return self._one(
+            Investigation,
             self._REPORT_PROGRESS,
             {
                 "id": id,
                 "progress": progress,
                 "current_phase": current_phase,
-                "results": _json(None if results is None else list(results)),
+                "results": json_param(None if results is None else list(results)),
                 "anomalies_found": anomalies_found,
                 "total_records_analyzed": total_records_analyzed,
             },
@@ -190,23 +178,27 @@ class InvestigationRepository:
         anomalies_found: int | None = None,
         total_records_analyzed: int | None = None,
     ) -> Investigation:
-        """`complete_investigation` (service_role): processing -> completed, progress 1."""
+        """`backend.complete_investigation` (service_role): processing -> completed, progress 1."""
         return self._one(
+            Investigation,
             self._COMPLETE,
             {
                 "id": id,
                 "summary": summary,
                 "confidence_score": confidence_score,
-                "results": _json(None if results is None else list(results)),
+                "results": json_param(None if results is None else list(results)),
                 "anomalies_found": anomalies_found,
                 "total_records_analyzed": total_records_analyzed,
             },
         )
 
     def fail(self, id: UUID, *, error: str) -> Investigation:
-        """`fail_investigation` (service_role): pending | processing -> failed."""
-        return self._one(self._FAIL, {"id": id, "error": error})
+        """`backend.fail_investigation` (service_role): pending | processing -> failed."""
+        return self._one(Investigation, self._FAIL, {"id": id, "error": error})
 
-    def cancel(self, id: UUID) -> Investigation:
-        """`cancel_investigation` (the owner or service_role): pending | processing -> cancelled."""
-        return self._one(self._CANCEL, {"id": id})
+    def cancel(self, id: UUID, *, backend: bool = False) -> Investigation:
+        """pending | processing -> cancelled: public.cancel_investigation (the owner), or with
+        `backend=True` backend.cancel_investigation (service_role, any investigation)."""
+        return self._one(
+            Investigation, self._BACKEND_CANCEL if backend else self._CANCEL, {"id": id}
+        )

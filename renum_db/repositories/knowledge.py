@@ -23,7 +23,7 @@ import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Generic, LiteralString, TypeVar
+from typing import Any, Final, Generic, LiteralString, TypeVar, cast
 from uuid import UUID
 
 from psycopg import Connection
@@ -31,6 +31,8 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from renum_db.errors import InvalidInput, NotFound, wrap_errors
+from renum_db.repositories.keyset import MAX_PAGE, Keyed, keyset_params
+from renum_db.repositories.plan import Kind, Plan, Planner
 
 __all__ = [
     "MAX_LIMIT",
@@ -42,7 +44,7 @@ __all__ = [
     "KnowledgeCollectionRepository",
 ]
 
-MAX_LIMIT: Final = 1000
+MAX_LIMIT: Final = MAX_PAGE
 """The largest page `list` returns; larger limits are rejected rather than silently cut."""
 
 
@@ -94,13 +96,14 @@ class Document:
 RowT = TypeVar("RowT")
 
 
-def _page(limit: int, offset: int) -> dict[str, int]:
-    """Validated paging parameters (bool is refused although it is an int)."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
+def _page(limit: int, offset: int, after: Keyed | None = None) -> dict[str, Any]:
+    """Validated paging parameters (bool is refused although it is an int). `after` (keyset,
+    see renum_db.repositories.keyset) is the way to page; `offset` is kept for old callers."""
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidInput(f"offset must be a non-negative integer, got {offset!r}")
-    return {"limit": limit, "offset": offset}
+    if offset and after is not None:
+        raise InvalidInput("pass either offset or after, not both")
+    return {**keyset_params(limit, after), "offset": offset}
 
 
 class _Repository(Generic[RowT]):
@@ -111,20 +114,35 @@ class _Repository(Generic[RowT]):
     _GET: LiteralString
     _DELETE: LiteralString
 
-    def __init__(self, conn: Connection[Any]) -> None:
+    def __init__(self, conn: Connection[Any] | Planner) -> None:
         self._conn = conn
 
+    # The four ways a statement runs. Over a Planner they return a Plan instead (see
+    # renum_db.repositories.plan): the async repositories reuse every method that way.
+
+    def _plan(self, kind: Kind, query: LiteralString, params: Mapping[str, Any]) -> Any:
+        not_found = ""
+        if kind == "updated":
+            not_found = f"no {self._table} row {params['id']} visible and writable to the caller"
+        return Plan(kind, self._row_type, query, dict(params), not_found)
+
     def _fetch_one(self, query: LiteralString, params: Mapping[str, Any]) -> RowT | None:
+        if isinstance(self._conn, Planner):
+            return cast(RowT, self._plan("one", query, params))
         with wrap_errors(), self._conn.cursor(row_factory=class_row(self._row_type)) as cur:
             cur.execute(query, params)
             return cur.fetchone()
 
     def _fetch_all(self, query: LiteralString, params: Mapping[str, Any]) -> builtins.list[RowT]:
+        if isinstance(self._conn, Planner):
+            return cast(builtins.list[RowT], self._plan("all", query, params))
         with wrap_errors(), self._conn.cursor(row_factory=class_row(self._row_type)) as cur:
             cur.execute(query, params)
             return cur.fetchall()
 
     def _updated(self, query: LiteralString, params: Mapping[str, Any]) -> RowT:
+        if isinstance(self._conn, Planner):
+            return cast(RowT, self._plan("updated", query, params))
         row = self._fetch_one(query, params)
         if row is None:
             raise NotFound(
@@ -132,14 +150,19 @@ class _Repository(Generic[RowT]):
             )
         return row
 
+    def _affected(self, query: LiteralString, params: Mapping[str, Any]) -> bool:
+        if isinstance(self._conn, Planner):
+            return cast(bool, self._plan("affected", query, params))
+        with wrap_errors():
+            return self._conn.execute(query, params).rowcount > 0
+
     def get(self, id: UUID) -> RowT | None:
         """The row with this id, or None if it does not exist or is not visible to the caller."""
         return self._fetch_one(self._GET, {"id": id})
 
     def delete(self, id: UUID) -> bool:
         """Delete the row; False if no row was visible and deletable to the caller."""
-        with wrap_errors():
-            return self._conn.execute(self._DELETE, {"id": id}).rowcount > 0
+        return self._affected(self._DELETE, {"id": id})
 
 
 class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
@@ -157,6 +180,8 @@ class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
         select id, client_id, name, description, created_at, updated_at,
                text_search_config::text as text_search_config
           from public.knowledge_bases
+         where (%(after_created_at)s::timestamptz is null
+                or (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
          order by created_at, id
          limit %(limit)s offset %(offset)s
     """
@@ -183,11 +208,26 @@ class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
         returning id, client_id, name, description, created_at, updated_at,
                text_search_config::text as text_search_config
     """
+    _BY_NAME = """
+        select id, client_id, name, description, created_at, updated_at,
+               text_search_config::text as text_search_config
+          from public.knowledge_bases
+         where name = %(name)s
+           and (%(client_id)s::uuid is null or client_id = %(client_id)s::uuid)
+         order by created_at, id
+         limit 1
+    """
     _DELETE = "delete from public.knowledge_bases where id = %(id)s"
 
-    def list(self, *, limit: int = 100, offset: int = 0) -> builtins.list[KnowledgeBase]:
-        """Visible knowledge bases, oldest first."""
-        return self._fetch_all(self._LIST, _page(limit, offset))
+    def get_by_name(self, name: str, *, client_id: UUID | None = None) -> KnowledgeBase | None:
+        """The visible knowledge base called `name` (in `client_id`, which the backend passes)."""
+        return self._fetch_one(self._BY_NAME, {"name": name, "client_id": client_id})
+
+    def list(
+        self, *, limit: int = 100, offset: int = 0, after: Keyed | None = None
+    ) -> builtins.list[KnowledgeBase]:
+        """Visible knowledge bases, oldest first; the next page: `after=<last row>`."""
+        return self._fetch_all(self._LIST, _page(limit, offset, after))
 
     def create(
         self,
@@ -249,6 +289,8 @@ class KnowledgeCollectionRepository(_Repository[KnowledgeCollection]):
           from public.knowledge_collections
          where (%(knowledge_base_id)s::uuid is null
                 or knowledge_base_id = %(knowledge_base_id)s::uuid)
+           and (%(after_created_at)s::timestamptz is null
+                or (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
          order by created_at, id
          limit %(limit)s offset %(offset)s
     """
@@ -270,13 +312,30 @@ class KnowledgeCollectionRepository(_Repository[KnowledgeCollection]):
          where id = %(id)s
         returning id, client_id, knowledge_base_id, name, description, created_at, updated_at
     """
+    _BY_NAME = """
+        select id, client_id, knowledge_base_id, name, description, created_at, updated_at
+          from public.knowledge_collections
+         where knowledge_base_id = %(knowledge_base_id)s and name = %(name)s
+    """
     _DELETE = "delete from public.knowledge_collections where id = %(id)s"
 
+    def get_by_name(self, knowledge_base_id: UUID, name: str) -> KnowledgeCollection | None:
+        """The visible collection called `name` in that knowledge base."""
+        return self._fetch_one(
+            self._BY_NAME, {"knowledge_base_id": knowledge_base_id, "name": name}
+        )
+
     def list(
-        self, *, limit: int = 100, offset: int = 0, knowledge_base_id: UUID | None = None
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        knowledge_base_id: UUID | None = None,
+        after: Keyed | None = None,
     ) -> builtins.list[KnowledgeCollection]:
-        """Visible collections (of one knowledge base, if given), oldest first."""
-        params = {**_page(limit, offset), "knowledge_base_id": knowledge_base_id}
+        """Visible collections (of one knowledge base, if given), oldest first; the next page:
+        `after=<last row>`."""
+        params = {**_page(limit, offset, after), "knowledge_base_id": knowledge_base_id}
         return self._fetch_all(self._LIST, params)
 
     def create(
@@ -334,6 +393,8 @@ class DocumentRepository(_Repository[Document]):
                file_size, status, error, metadata, created_at, updated_at
           from public.documents
          where (%(collection_id)s::uuid is null or collection_id = %(collection_id)s::uuid)
+           and (%(after_created_at)s::timestamptz is null
+                or (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
          order by created_at, id
          limit %(limit)s offset %(offset)s
     """
@@ -357,24 +418,42 @@ class DocumentRepository(_Repository[Document]):
         update public.documents
            set collection_id = coalesce(%(collection_id)s::uuid, collection_id),
                name = coalesce(%(name)s::text, name),
-               source_type = coalesce(%(source_type)s::text, source_type),
+               source_type = coalesce(%(source_type)s::public.document_source_type, source_type),
                source_url = coalesce(%(source_url)s::text, source_url),
                file_type = coalesce(%(file_type)s::text, file_type),
                file_size = coalesce(%(file_size)s::bigint, file_size),
-               status = coalesce(%(status)s::text, status),
+               status = coalesce(%(status)s::public.document_status, status),
                error = coalesce(%(error)s::text, error),
                metadata = coalesce(%(metadata)s::jsonb, metadata)
          where id = %(id)s
         returning id, client_id, collection_id, name, source_type, source_url, file_type,
                   file_size, status, error, metadata, created_at, updated_at
     """
+    _BY_NAME = """
+        select id, client_id, collection_id, name, source_type, source_url, file_type,
+               file_size, status, error, metadata, created_at, updated_at
+          from public.documents
+         where collection_id = %(collection_id)s and name = %(name)s
+         order by created_at, id
+         limit 1
+    """
     _DELETE = "delete from public.documents where id = %(id)s"
 
+    def get_by_name(self, collection_id: UUID, name: str) -> Document | None:
+        """The oldest visible document called `name` in that collection."""
+        return self._fetch_one(self._BY_NAME, {"collection_id": collection_id, "name": name})
+
     def list(
-        self, *, limit: int = 100, offset: int = 0, collection_id: UUID | None = None
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        collection_id: UUID | None = None,
+        after: Keyed | None = None,
     ) -> builtins.list[Document]:
-        """Visible documents (of one collection, if given), oldest first."""
-        params = {**_page(limit, offset), "collection_id": collection_id}
+        """Visible documents (of one collection, if given), oldest first; the next page:
+        `after=<last row>`."""
+        params = {**_page(limit, offset, after), "collection_id": collection_id}
         return self._fetch_all(self._LIST, params)
 
     def create(

@@ -53,7 +53,7 @@ begin
   end if;
 
   insert into public.users (id, client_id, email, role, created_at, last_login)
-  values (new.id, new_client, new.email, new_role,
+  values (new.id, new_client, new.email, new_role::public.user_role,
           coalesce(new.created_at, pg_catalog.now()), new.last_sign_in_at)
   on conflict (id) do nothing;
   return new;
@@ -63,4 +63,4 @@ $$;
 comment on function private.tg_auth_users__sync_profile() is
   'Trigger on auth.users: creates the public.users profile from app_metadata (client_id, role) on insert (SQLSTATE RNU01 on bad metadata) and keeps email and last_login in step on update.';
 
-revoke all on function private.tg_auth_users__sync_profile() from public;
+revoke all on function private.tg_auth_users__sync_profile() from public, anon, authenticated, service_role;

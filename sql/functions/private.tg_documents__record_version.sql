@@ -49,7 +49,8 @@ begin
     doc.client_id,
     doc.id,
     next_version,
-    case tg_op when 'INSERT' then 'created' when 'UPDATE' then 'updated' else 'deleted' end,
+    (case tg_op when 'INSERT' then 'created' when 'UPDATE' then 'updated' else 'deleted' end)
+      ::public.document_change_type,
     auth.uid(),
     case tg_op when 'UPDATE' then 'changed: ' || changed end,
     pg_catalog.to_jsonb(doc)
@@ -61,4 +62,4 @@ $$;
 comment on function private.tg_documents__record_version() is
   'Trigger (after insert/update/delete on public.documents): appends a document_versions row with the next version number, the caller and the changed columns.';
 
-revoke all on function private.tg_documents__record_version() from public;
+revoke all on function private.tg_documents__record_version() from public, anon, authenticated, service_role;

@@ -24,7 +24,7 @@ security invoker
 set search_path = ''
 as $$
 declare
-  final_states constant text[] := array['completed', 'failed', 'cancelled'];
+  final_states constant public.investigation_status[] := array['completed', 'failed', 'cancelled'];
 begin
   if tg_op = 'INSERT' then
     if new.status <> 'pending' then
@@ -124,4 +124,4 @@ $$;
 comment on function private.tg_investigations__enforce_workflow() is
   'Trigger on public.investigations: valid status transitions only (RNI01), progress never decreasing (RNI02) and set to 1 on completion, progress/results only while processing (RNI03), question frozen after pending (RNI04), error only on failure (RNI05); stamps started_at and completed_at.';
 
-revoke all on function private.tg_investigations__enforce_workflow() from public;
+revoke all on function private.tg_investigations__enforce_workflow() from public, anon, authenticated, service_role;

@@ -1,5 +1,5 @@
-/* why: the one statement behind the worker's RPCs (record_agent_execution_progress,
-   complete_agent_execution, fail_agent_execution and the backend's cancel_agent_execution):
+/* why: the one statement behind the backend's execution RPCs (backend.report_agent_execution_
+   progress, complete_agent_execution, fail_agent_execution, cancel_agent_execution):
    move one execution of one client to `status`, replacing output / error / tokens_used when
    given (null keeps the stored value). Whether the move is legal, the frozen final states, the
    never-decreasing tokens and the timestamps are the update trigger's business
@@ -9,7 +9,7 @@
 create or replace function private.update_agent_execution(
   client_id uuid,
   execution_id uuid,
-  status text,
+  status public.agent_execution_status,
   output jsonb default null,
   error text default null,
   tokens_used bigint default null
@@ -52,8 +52,8 @@ begin
 end;
 $$;
 
-comment on function private.update_agent_execution(uuid, uuid, text, jsonb, text, bigint) is
+comment on function private.update_agent_execution(uuid, uuid, public.agent_execution_status, jsonb, text, bigint) is
   'Worker write of one execution of a client: sets status and, when not null, output, error and tokens_used (transition rules are enforced by the table''s trigger). PT404 if the execution is not in the client; 22023 on negative tokens.';
 
-revoke all on function private.update_agent_execution(uuid, uuid, text, jsonb, text, bigint) from public;
-grant execute on function private.update_agent_execution(uuid, uuid, text, jsonb, text, bigint) to service_role;
+revoke all on function private.update_agent_execution(uuid, uuid, public.agent_execution_status, jsonb, text, bigint) from public, anon, authenticated, service_role;
+grant execute on function private.update_agent_execution(uuid, uuid, public.agent_execution_status, jsonb, text, bigint) to service_role;

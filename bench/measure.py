@@ -1,0 +1,310 @@
+"""Measuring: per tenant class, the project's search and its references run on the same query one
+after the other (methods interleaved query by query, the order rotating), so every comparison is
+side by side under the same machine load:
+
+- search: public.search_embeddings as the tenant's viewer through RLS (what the API does);
+- search_service: the same as service_role with client_id (the RLS overhead);
+- naive: `order by embedding <=> q limit 10` as the viewer, RLS filtering (the common recipe);
+- exact: the bare exact scan of the tenant's rows as the owner (the floor for small tenants,
+  and the truth recall is measured against);
+- hnsw: the unfiltered HNSW query over the whole table (the floor for everyone else), with
+  sorts disabled: the planner, which prices a 1536-d distance like any operator, otherwise
+  prefers sorting the whole table when the heap is small (the vectors live in TOAST);
+- filter variants (metadata ~10%, collection ~20%) and hybrid_search with a broad text
+  (~12% of every tenant's chunks) and a narrow one (one chunk), as the viewer.
+
+Then the locks one search call takes, and a concurrency sweep (throughput, p50/p99, backends
+waiting on the lock manager)."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+from uuid import UUID
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from bench.config import Scale
+from bench.data import BROAD_WORD, F32, Space, narrow_token, query_vectors
+from bench.load import BenchTenant
+from renum_db.db import act_as, user_claims
+from renum_db.vector import Vector, register_vector
+
+__all__ = [
+    "ClassResult",
+    "ConcurrencyResult",
+    "LockResult",
+    "measure_classes",
+    "measure_concurrency",
+    "measure_locks",
+    "percentile",
+]
+
+Conn = psycopg.Connection[Any]
+K: Final = 10
+METADATA_FILTER: Final = {"bucket": 3}
+# The user's entry point takes the embedding as real[] (what a frontend sends; migration 0015);
+# the backend's (schema backend, service_role) takes a vector and names the client.
+SEARCH_SQL: Final = (
+    "select id from public.search_embeddings(query_embedding => %s::real[], match_count => %s, "
+    "collection_ids => %s, metadata_filter => %s)"
+)
+SEARCH_BACKEND_SQL: Final = (
+    "select id from backend.search_embeddings(query_embedding => %s, match_count => %s, "
+    "collection_ids => %s, metadata_filter => %s, client_id => %s)"
+)
+HYBRID_SQL: Final = (
+    "select id from public.hybrid_search(query_text => %s, query_embedding => %s::real[], "
+    "match_count => %s)"
+)
+EXACT_SQL: Final = (
+    "select c.id from public.document_chunks as c "
+    "where c.client_id = %s and c.embedding is not null "
+    "and (%s::uuid[] is null or c.document_id = any (%s::uuid[])) "
+    "and (%s::jsonb is null or c.metadata @> %s::jsonb) "
+    "order by extensions.cosine_distance(c.embedding, %s), c.id limit %s"
+)
+NAIVE_SQL: Final = (
+    "select c.id from public.document_chunks as c "
+    "order by c.embedding operator(extensions.<=>) %s limit %s"
+)
+
+
+@dataclass(slots=True)
+class ClassResult:
+    label: str
+    rows: int
+    share: float
+    route: str
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # method -> ms per call
+    recalls: dict[str, list[float]] = field(default_factory=dict)  # method -> recall per query
+
+    def p50(self, method: str) -> float:
+        return percentile(self.latencies.get(method, []), 50)
+
+    def recall(self, method: str) -> tuple[float, float]:
+        values = self.recalls.get(method, [])
+        return (statistics.fmean(values), min(values)) if values else (float("nan"),) * 2
+
+
+@dataclass(slots=True)
+class LockResult:
+    relation_locks: int
+    fast_path: int
+
+
+@dataclass(slots=True)
+class ConcurrencyResult:
+    clients: int
+    calls: int
+    seconds: float
+    p50: float
+    p99: float
+    lock_waits: float  # mean backends waiting on LWLock:LockManager per sample
+    lock_samples: int
+
+    @property
+    def throughput(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _ids(conn: Conn, query: str, params: Sequence[Any]) -> tuple[float, list[UUID]]:
+    started = time.perf_counter()
+    rows = conn.execute(query, params).fetchall()
+    return (time.perf_counter() - started) * 1000, [r[0] for r in rows]
+
+
+def _recall(found: Sequence[UUID], truth: Sequence[UUID]) -> float:
+    return len(set(found) & set(truth)) / len(truth) if truth else 1.0
+
+
+def _narrow_documents(conn: Conn, t: BenchTenant) -> list[UUID]:
+    rows = conn.execute(
+        "select id from public.documents where client_id = %s and collection_id = %s",
+        (t.client_id, t.collections["narrow"]),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _route(conn: Conn, t: BenchTenant) -> tuple[str, int, float]:
+    with act_as(conn, user_claims(t.viewer)):
+        row = conn.execute(
+            "select private.chunk_search_route(%s), "
+            "(select count(*) from public.document_chunks where client_id = %s)",
+            (t.client_id, t.client_id),
+        ).fetchone()
+    total = conn.execute("select count(*) from public.document_chunks").fetchone()
+    assert row is not None
+    assert total is not None
+    return str(row[0]), int(row[1]), int(row[1]) / max(int(total[0]), 1)
+
+
+def measure_class(conn: Conn, space: Space, scale: Scale, t: BenchTenant, salt: int) -> ClassResult:
+    route, rows, share = _route(conn, t)
+    result = ClassResult(t.plan.label, rows, share, route)
+    queries: F32 = query_vectors(space, t.plan, scale.queries, salt)
+    narrow_docs = _narrow_documents(conn, t)
+    rng = random.Random(salt)
+
+    def call(actor: str, query: str, params: Sequence[Any]) -> tuple[float, list[UUID]]:
+        if actor in ("owner", "owner_index"):
+            with conn.transaction():
+                if actor == "owner_index":  # the unfiltered HNSW walk, never a sort of the table
+                    conn.execute("set local enable_sort = off")
+                return _ids(conn, query, params)
+        claims = {"role": "service_role"} if actor == "service" else user_claims(t.viewer)
+        with act_as(conn, claims):
+            return _ids(conn, query, params)
+
+    meta = Jsonb(METADATA_FILTER)
+    for _ in range(scale.rounds):
+        for qi in range(len(queries)):
+            q = Vector(queries[qi].tolist())
+            narrow_text = narrow_token(t.plan, rng.randrange(t.rows))
+            exact = (t.client_id, None, None, None, None, q, K)
+            _, truth = call("owner", EXACT_SQL, exact)
+            _, truth_meta = call("owner", EXACT_SQL, (t.client_id, None, None, meta, meta, q, K))
+            _, truth_col = call(
+                "owner", EXACT_SQL, (t.client_id, narrow_docs, narrow_docs, None, None, q, K)
+            )
+            narrow_col = [t.collections["narrow"]]
+            # (method, actor, statement, parameters, truth for recall or None)
+            methods: list[tuple[str, str, str, tuple[Any, ...], list[UUID] | None]] = [
+                ("search", "viewer", SEARCH_SQL, (q, K, None, None), truth),
+                (
+                    "search_service",
+                    "service",
+                    SEARCH_BACKEND_SQL,
+                    (q, K, None, None, t.client_id),
+                    truth,
+                ),
+                ("naive", "viewer", NAIVE_SQL, (q, K), truth),
+                ("exact", "owner", EXACT_SQL, exact, None),
+                ("hnsw", "owner_index", NAIVE_SQL, (q, K), None),
+                ("search_metadata", "viewer", SEARCH_SQL, (q, K, None, meta), truth_meta),
+                (
+                    "search_collection",
+                    "viewer",
+                    SEARCH_SQL,
+                    (q, K, narrow_col, None),
+                    truth_col,
+                ),
+                ("hybrid_broad", "viewer", HYBRID_SQL, (BROAD_WORD, q, K), None),
+                ("hybrid_narrow", "viewer", HYBRID_SQL, (narrow_text, q, K), None),
+            ]
+            shift = qi % len(methods)
+            for name, actor, query, params, expected in methods[shift:] + methods[:shift]:
+                ms, found = call(actor, query, params)
+                result.latencies.setdefault(name, []).append(ms)
+                if expected is not None:
+                    result.recalls.setdefault(name, []).append(_recall(found, expected))
+    return result
+
+
+def measure_classes(
+    url: str, space: Space, scale: Scale, tenants: list[BenchTenant], salt: int
+) -> list[ClassResult]:
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        return [measure_class(conn, space, scale, t, salt) for t in tenants]
+
+
+def measure_locks(url: str, space: Space, t: BenchTenant) -> LockResult:
+    """Relation locks one search call holds at its end, and how many the fast path took."""
+    q = Vector(query_vectors(space, t.plan, 1, 99)[0].tolist())
+    count = (
+        "select count(*), count(*) filter (where fastpath) from pg_catalog.pg_locks "
+        "where pid = pg_catalog.pg_backend_pid() and locktype = 'relation'"
+    )
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        with act_as(conn, user_claims(t.viewer)):
+            base = conn.execute(count).fetchone()
+        with act_as(conn, user_claims(t.viewer)):
+            conn.execute(SEARCH_SQL, (q, K, None, None)).fetchall()
+            after = conn.execute(count).fetchone()
+    assert base is not None
+    assert after is not None
+    return LockResult(int(after[0]) - int(base[0]), int(after[1]) - int(base[1]))
+
+
+def _client(
+    url: str,
+    space: Space,
+    tenants: list[BenchTenant],
+    weights: list[float],
+    deadline: float,
+    seed: int,
+    out: list[float],
+) -> None:
+    rng = random.Random(seed)
+    pools = {t.client_id: query_vectors(space, t.plan, 20, 7) for t in tenants}
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        while time.perf_counter() < deadline:
+            t = rng.choices(tenants, weights)[0]
+            q = Vector(pools[t.client_id][rng.randrange(20)].tolist())
+            started = time.perf_counter()
+            with act_as(conn, user_claims(t.viewer)):
+                conn.execute(SEARCH_SQL, (q, K, None, None)).fetchall()
+            out.append((time.perf_counter() - started) * 1000)
+
+
+def measure_concurrency(
+    url: str, space: Space, scale: Scale, tenants: list[BenchTenant]
+) -> list[ConcurrencyResult]:
+    """Each client searches as a random tenant's viewer, weighted 3:1 toward tenants of at most
+    1,000 rows (most tenants are small), until the period ends."""
+    weights = [3.0 if t.rows <= 1000 else 1.0 for t in tenants]
+    results = []
+    for clients in scale.concurrency:
+        latencies: list[list[float]] = [[] for _ in range(clients)]
+        started = time.perf_counter()
+        deadline = started + scale.concurrency_seconds
+        threads = [
+            threading.Thread(
+                target=_client, args=(url, space, tenants, weights, deadline, i, latencies[i])
+            )
+            for i in range(clients)
+        ]
+        for th in threads:
+            th.start()
+        waits: list[int] = []
+        with psycopg.connect(url, autocommit=True) as probe:
+            while any(th.is_alive() for th in threads):
+                row = probe.execute(
+                    "select count(*) from pg_catalog.pg_stat_activity "
+                    "where wait_event = 'LockManager' and datname = current_database()"
+                ).fetchone()
+                waits.append(int(row[0]) if row else 0)
+                time.sleep(0.05)  # sampling period, not a correctness decision
+        for th in threads:
+            th.join()
+        elapsed = time.perf_counter() - started
+        flat = [x for per in latencies for x in per]
+        results.append(
+            ConcurrencyResult(
+                clients,
+                len(flat),
+                elapsed,
+                percentile(flat, 50),
+                percentile(flat, 99),
+                statistics.fmean(waits) if waits else 0.0,
+                len(waits),
+            )
+        )
+    return results

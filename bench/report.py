@@ -1,0 +1,208 @@
+"""The report: bench/results.md (or the path given), every issue-12 target as PASS/MISS with the
+numbers it was judged on, then the tables behind them. A target that this run could not measure
+is NOT MEASURED, never PASS."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bench.ingest import IngestResult
+from bench.load import LoadReport
+from bench.measure import ClassResult, ConcurrencyResult, LockResult
+
+__all__ = ["Run", "TableRun", "Verdict", "render", "verdicts"]
+
+RECALL_METHODS = ("search", "search_metadata", "search_collection")
+TABLE_METHODS = (
+    "search", "search_service", "exact", "hnsw", "naive", "search_metadata", "search_collection",
+    "hybrid_broad", "hybrid_narrow",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class TableRun:
+    load: LoadReport
+    classes: list[ClassResult]
+
+
+@dataclass(slots=True)
+class Run:
+    scale: str
+    header: dict[str, str]
+    tables: list[TableRun]
+    locks: LockResult | None = None
+    concurrency: list[ConcurrencyResult] = field(default_factory=list)
+    ingest: IngestResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    target: str
+    status: str  # PASS | MISS | NOT MEASURED
+    detail: str
+
+
+def _ok(flag: bool) -> str:
+    return "PASS" if flag else "MISS"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 and not math.isnan(a) else float("nan")
+
+
+def verdicts(run: Run) -> list[Verdict]:
+    out: list[Verdict] = []
+    for table in run.tables:
+        size = f"{table.load.table_rows:,} rows"
+        misses = []
+        for c in table.classes:
+            for method in RECALL_METHODS:
+                mean, worst = c.recall(method)
+                if not (mean >= 0.99 and worst >= 0.8):
+                    misses.append(f"{c.label} {method} {mean:.3f}/{worst:.1f}")
+        out.append(
+            Verdict(
+                f"recall@10 mean >= 0.99, no query < 0.8, every class and filter ({size})",
+                _ok(not misses),
+                "; ".join(misses) or "all classes",
+            )
+        )
+        misses = []
+        for c in table.classes:
+            r = _ratio(c.p50("search"), c.p50("hnsw"))
+            if not r <= 3:
+                misses.append(f"{c.label}: {r:.1f}x HNSW")
+            if c.rows <= 1000:
+                e = _ratio(c.p50("search"), c.p50("exact"))
+                if not e <= 1.5:
+                    misses.append(f"{c.label}: {e:.2f}x exact")
+        out.append(
+            Verdict(
+                f"p50 <= 3x unfiltered HNSW; <= 1.5x exact up to 1,000 rows ({size})",
+                _ok(not misses),
+                "; ".join(misses) or "all classes",
+            )
+        )
+        ratios = [
+            (c.label, _ratio(c.p50("search"), c.p50("search_service"))) for c in table.classes
+        ]
+        out.append(
+            Verdict(
+                f"RLS overhead <= 1.15x service_role ({size})",
+                _ok(all(r <= 1.15 for _, r in ratios)),
+                ", ".join(f"{label} {r:.2f}x" for label, r in ratios),
+            )
+        )
+        ratios = [
+            (f"{c.label} {kind}", _ratio(c.p50(f"hybrid_{kind}"), c.p50("search")))
+            for c in table.classes
+            for kind in ("broad", "narrow")
+        ]
+        out.append(
+            Verdict(
+                f"hybrid_search p50 <= 2x search_embeddings ({size})",
+                _ok(all(r <= 2 for _, r in ratios)),
+                ", ".join(f"{label} {r:.2f}x" for label, r in ratios),
+            )
+        )
+    if run.concurrency:
+        peak = max(c.throughput for c in run.concurrency)
+        judged = [c for c in run.concurrency if c.clients in (8, 16, 32)]
+        out.append(
+            Verdict(
+                "throughput at 8/16/32 clients >= 0.9x peak",
+                "NOT MEASURED"
+                if not judged
+                else _ok(all(c.throughput >= 0.9 * peak for c in judged)),
+                ", ".join(f"{c.clients}: {c.throughput / peak:.2f}x" for c in run.concurrency)
+                if peak
+                else "no calls",
+            )
+        )
+    if run.locks is not None:
+        out.append(
+            Verdict(
+                "a search call takes only fast-path relation locks",
+                _ok(run.locks.relation_locks == run.locks.fast_path),
+                f"{run.locks.relation_locks} relation locks, "
+                f"{run.locks.fast_path} on the fast path",
+            )
+        )
+    ing = run.ingest
+    out.append(
+        Verdict(
+            "Ingestor >= 0.9x raw binary COPY into the indexed table",
+            "NOT MEASURED" if ing is None else _ok(ing.ratio >= 0.9),
+            "-"
+            if ing is None
+            else f"{ing.rows:,} rows: Ingestor {ing.ingestor_rows_per_s:,.0f} rows/s, COPY "
+            f"{ing.copy_rows_per_s:,.0f} rows/s = {ing.ratio:.2f}x",
+        )
+    )
+    return out
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    return "-" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def _class_table(classes: Sequence[ClassResult]) -> list[str]:
+    head = "| tenant rows | share | route | " + " | ".join(TABLE_METHODS) + " |"
+    lines = [
+        "p50 ms per method (recall@10 mean / worst query where measured):",
+        "",
+        head,
+        "|" + "---:|" * 3 + "---:|" * len(TABLE_METHODS),
+    ]
+    for c in classes:
+        cells = []
+        for m in TABLE_METHODS:
+            cell = _fmt(c.p50(m), 2)
+            if m in c.recalls:
+                mean, worst = c.recall(m)
+                cell += f" ({mean:.3f}/{worst:.1f})"
+            cells.append(cell)
+        lines.append(f"| {c.rows:,} | {c.share:.2%} | {c.route} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render(run: Run) -> str:
+    lines = [f"# Benchmark results: scale `{run.scale}`", ""]
+    lines += [f"- {k}: {v}" for k, v in run.header.items()]
+    lines += ["", "## Targets", "", "| target | verdict | numbers |", "|---|---|---|"]
+    lines += [f"| {v.target} | {v.status} | {v.detail} |" for v in verdicts(run)]
+    for table in run.tables:
+        load = table.load
+        lines += [
+            "",
+            f"## Table of {load.table_rows:,} chunks",
+            "",
+            f"- load (binary COPY, shared indexes dropped): {load.load_seconds:.1f} s; index "
+            "rebuilds: "
+            + (", ".join(f"{k} {v:.1f} s" for k, v in load.index_seconds.items()) or "none"),
+            "- per-tenant indexes built by the automatic promotion: "
+            + (", ".join(f"{k} rows {v:.1f} s" for k, v in load.promoted.items()) or "none"),
+            "",
+        ]
+        lines += _class_table(table.classes)
+    if run.locks is not None or run.concurrency:
+        lines += ["", "## Concurrency", ""]
+    if run.locks is not None:
+        lines.append(
+            f"One search call as a viewer holds {run.locks.relation_locks} relation locks, "
+            f"{run.locks.fast_path} of them on the fast path."
+        )
+        lines.append("")
+    if run.concurrency:
+        lines += [
+            "| clients | calls/s | p50 ms | p99 ms | mean backends waiting on LockManager |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {c.clients} | {c.throughput:.1f} | {_fmt(c.p50, 2)} | {_fmt(c.p99, 2)} | "
+            f"{c.lock_waits:.2f} ({c.lock_samples} samples) |"
+            for c in run.concurrency
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,196 @@
+"""Per-tenant HNSW indexes: promote a tenant to its own partial index, demote it, report status.
+
+A search routes to a tenant's own index only once the registry (`private.tenant_chunk_indexes`)
+says 'ready' (see docs/retrieval.md). Promotion therefore runs in three committed steps, none of
+which blocks searches or writes:
+
+1. register the tenant as 'building' (searches keep their current plan);
+2. `create index concurrently ... where client_id = '<tenant>'::uuid`;
+3. check that the index is valid, then mark it 'ready' (searches use it from the next call).
+
+Demotion mirrors it: 'retiring' (searches stop using the index at once), `drop index
+concurrently`, then the registry row is deleted. Both are idempotent: a step that stopped half-way
+(a failed or cancelled build leaves an invalid index) is resumed by running the command again.
+
+`create index concurrently` cannot run inside a transaction, so these functions need a connection
+in autocommit mode, opened by the operator's login (the owner of document_chunks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+from renum_db.errors import InvalidInput, NotFound, wrap_errors
+
+__all__ = [
+    "TenantIndexStatus",
+    "demote",
+    "index_name_for",
+    "promote",
+    "promote_due",
+    "status",
+]
+
+DEFAULT_M = 16
+DEFAULT_EF_CONSTRUCTION = 128
+
+
+@dataclass(frozen=True, slots=True)
+class TenantIndexStatus:
+    """One row of `private.tenant_chunk_index_status()`."""
+
+    client_id: UUID
+    chunk_rows: int
+    share: float
+    route: str
+    index_name: str | None
+    state: str | None
+    index_valid: bool | None
+    index_bytes: int | None
+    advice: str | None
+
+
+def index_name_for(client_id: UUID) -> str:
+    """The name of a client's partial HNSW index (53 characters, under the 63-byte limit)."""
+    return f"document_chunks_hnsw_{client_id.hex}"
+
+
+def _require_autocommit(conn: psycopg.Connection[Any]) -> None:
+    if not conn.autocommit:
+        raise InvalidInput(
+            "per-tenant index commands need a connection in autocommit mode "
+            "(create/drop index concurrently cannot run inside a transaction)"
+        )
+
+
+def status(conn: psycopg.Connection[Any]) -> list[TenantIndexStatus]:
+    """Every client with a per-tenant index or more chunks than the exact-scan limit."""
+    with wrap_errors(), conn.cursor(row_factory=class_row(TenantIndexStatus)) as cur:
+        return cur.execute("select * from private.tenant_chunk_index_status()").fetchall()
+
+
+def _index_state(conn: psycopg.Connection[Any], name: str) -> tuple[bool, bool] | None:
+    """(valid, ready) of the index `public.<name>`, None when it does not exist."""
+    row = conn.execute(
+        "select i.indisvalid, i.indisready from pg_catalog.pg_index as i "
+        "join pg_catalog.pg_class as c on c.oid = i.indexrelid "
+        "where c.relname = %s and c.relnamespace = 'public'::pg_catalog.regnamespace",
+        (name,),
+    ).fetchone()
+    return None if row is None else (bool(row[0]), bool(row[1]))
+
+
+def promote(
+    conn: psycopg.Connection[Any],
+    client_id: UUID,
+    *,
+    m: int = DEFAULT_M,
+    ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+    on_step: Callable[[str], None] | None = None,
+) -> TenantIndexStatus:
+    """Give `client_id` its own partial HNSW index and route its searches to it (idempotent)."""
+    _require_autocommit(conn)
+    say = on_step or (lambda _: None)
+    name = index_name_for(client_id)
+    with wrap_errors():
+        known = conn.execute("select from public.clients where id = %s", (client_id,)).fetchone()
+        if known is None:
+            raise NotFound(f"no client {client_id}")
+        conn.execute(
+            "insert into private.tenant_chunk_indexes (client_id, index_name, m, ef_construction) "
+            "values (%s, %s, %s, %s) "
+            "on conflict (client_id) do update set state = 'building', m = excluded.m, "
+            "ef_construction = excluded.ef_construction, requested_at = pg_catalog.now(), "
+            "ready_at = null "
+            "where private.tenant_chunk_indexes.state <> 'ready'",
+            (client_id, name, m, ef_construction),
+        )
+        found = _index_state(conn, name)
+        if found is not None and not found[0]:
+            say(f"dropping the invalid index {name} left by an interrupted build")
+            conn.execute(
+                sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
+            )
+            found = None
+        if found is None:
+            say(f"building {name} concurrently (m={m}, ef_construction={ef_construction})")
+            conn.execute(
+                sql.SQL(
+                    "create index concurrently if not exists {name} on public.document_chunks "
+                    "using hnsw (embedding extensions.vector_cosine_ops) "
+                    "with (m = {m}, ef_construction = {ef}) "
+                    "where client_id = {client}::uuid"
+                ).format(
+                    name=sql.Identifier(name),
+                    m=sql.Literal(int(m)),
+                    ef=sql.Literal(int(ef_construction)),
+                    client=sql.Literal(str(client_id)),
+                )
+            )
+        found = _index_state(conn, name)
+        if found is None or not all(found):
+            raise NotFound(f"index {name} is not valid after its build; run promote again")
+        conn.execute(
+            "update private.tenant_chunk_indexes set state = 'ready', "
+            "ready_at = coalesce(ready_at, pg_catalog.now()) where client_id = %s",
+            (client_id,),
+        )
+        say(f"{name} ready: searches of {client_id} walk it")
+    return _status_of(conn, client_id)
+
+
+def demote(
+    conn: psycopg.Connection[Any],
+    client_id: UUID,
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> bool:
+    """Route `client_id`'s searches back to the shared plan and drop its index (idempotent).
+
+    Returns False when the client had no per-tenant index.
+    """
+    _require_autocommit(conn)
+    say = on_step or (lambda _: None)
+    name = index_name_for(client_id)
+    with wrap_errors():
+        row = conn.execute(
+            "update private.tenant_chunk_indexes set state = 'retiring' where client_id = %s "
+            "returning index_name",
+            (client_id,),
+        ).fetchone()
+        if row is None and _index_state(conn, name) is None:
+            return False
+        say(f"dropping {name} concurrently")
+        conn.execute(
+            sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
+        )
+        conn.execute("delete from private.tenant_chunk_indexes where client_id = %s", (client_id,))
+    return True
+
+
+def promote_due(
+    conn: psycopg.Connection[Any],
+    *,
+    m: int = DEFAULT_M,
+    ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+    on_step: Callable[[str], None] | None = None,
+) -> list[UUID]:
+    """Promote every client that status() advises to promote or to resume; returns their ids."""
+    due = [s for s in status(conn) if s.advice == "promote" or s.state == "building"]
+    for row in due:
+        promote(conn, row.client_id, m=m, ef_construction=ef_construction, on_step=on_step)
+    return [row.client_id for row in due]
+
+
+def _status_of(conn: psycopg.Connection[Any], client_id: UUID) -> TenantIndexStatus:
+    for row in status(conn):
+        if row.client_id == client_id:
+            return row
+    raise NotFound(f"client {client_id} has no per-tenant index")

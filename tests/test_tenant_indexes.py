@@ -1,0 +1,389 @@
+"""Per-tenant HNSW indexes and the search route (docs/retrieval.md): every path a search can take
+(exact scan, the tenant's own index, the shared index) returns what an exact search computed here
+returns, promotion and demotion move a tenant between paths, and promotion never blocks searches.
+The data is committed in this module's own database; the routes are forced with the two settings
+(renum.search_exact_max_rows, renum.search_shared_min_share) so that a few dozen rows suffice."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from renum_db import tenant_indexes
+from renum_db.cli import main
+from renum_db.errors import InvalidInput, NotFound, PermissionDenied
+from renum_db.vector import register_vector
+from tests.support import World, acting
+from tests.test_search import Corpus, _load, exact, near, search
+
+Conn = psycopg.Connection[Any]
+
+
+class Data:
+    def __init__(self, world: World, a: Corpus, b: Corpus) -> None:
+        self.world, self.a, self.b = world, a, b
+
+
+@pytest.fixture(scope="module")
+def data(db_url: str, world: World) -> Data:
+    rng = random.Random(4242)
+    with psycopg.connect(db_url) as conn:
+        register_vector(conn)
+        a = _load(conn, world.a.client_id, rng, 50)  # about 57 rows: a 3/4 share
+        b = _load(conn, world.b.client_id, rng, 12)  # about 19 rows: a 1/4 share
+        conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("analyze public.document_chunks")
+    return Data(world, a, b)
+
+
+@pytest.fixture
+def admin(db_url: str) -> Iterator[Conn]:
+    """An autocommit connection as the owner, for promotion; demotes whatever it promoted."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        yield conn
+        for row in tenant_indexes.status(conn):
+            if row.state is not None:
+                tenant_indexes.demote(conn, row.client_id)
+
+
+@pytest.fixture
+def vconn(conn: Conn) -> Conn:
+    register_vector(conn)
+    return conn
+
+
+def route(conn: Conn, client_id: uuid.UUID, **filters: Any) -> str:
+    row = conn.execute(
+        "select private.chunk_search_route(%s, %s, %s)",
+        (client_id, filters.get("document_ids"), filters.get("metadata_filter")),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def scans(conn: Conn, index: str) -> int:
+    row = conn.execute(
+        "select pg_stat_get_xact_numscans(to_regclass(%s))", (f"public.{index}",)
+    ).fetchone()
+    assert row is not None
+    return int(row[0] or 0)
+
+
+SHARED = "document_chunks_embedding_hnsw_idx"
+
+
+def query_of(corpus: Corpus, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return near(rng.choice(list(corpus.chunks.values()))[0], rng)
+
+
+# --- the route ---------------------------------------------------------------------------------
+
+
+def test_a_tenant_below_the_exact_limit_is_routed_to_the_exact_scan(
+    vconn: Conn, data: Data
+) -> None:
+    with acting(vconn, data.world.claims("viewer")):
+        assert route(vconn, data.a.tenant) == "exact"
+
+
+def test_the_viewer_gets_the_estimate_of_their_own_tenant_only(vconn: Conn, data: Data) -> None:
+    with acting(vconn, data.world.claims("viewer")):
+        row = vconn.execute(
+            "select tenant_rows, share from private.chunk_tenant_estimate(%s)", (data.a.tenant,)
+        ).fetchone()
+        other = vconn.execute(
+            "select * from private.chunk_tenant_estimate(%s)", (data.b.tenant,)
+        ).fetchall()
+    truth = vconn.execute(
+        "select avg((client_id = %s)::int) from public.document_chunks", (data.a.tenant,)
+    ).fetchone()
+    assert row is not None
+    assert truth is not None
+    assert row[1] == pytest.approx(float(truth[0]), rel=1e-4)
+    assert other == []
+
+
+def test_a_large_share_above_the_exact_limit_is_routed_to_the_shared_index(
+    vconn: Conn, data: Data
+) -> None:
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("viewer")):
+        assert route(vconn, data.a.tenant) == "shared_index"
+
+
+def test_a_small_share_above_the_exact_limit_is_searched_exactly_until_promoted(
+    vconn: Conn, data: Data
+) -> None:
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("other")):
+        assert route(vconn, data.b.tenant) == "exact"
+
+
+def test_the_share_threshold_is_a_setting(vconn: Conn, data: Data) -> None:
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    vconn.execute("set local renum.search_shared_min_share = 0.9")
+    with acting(vconn, data.world.claims("viewer")):
+        assert route(vconn, data.a.tenant) == "exact"
+
+
+def test_a_small_filtered_set_of_a_big_tenant_is_routed_to_the_exact_scan(
+    vconn: Conn, data: Data
+) -> None:
+    vconn.execute("set local renum.search_exact_max_rows = 30")
+    with acting(vconn, data.world.claims("viewer")):
+        assert route(vconn, data.a.tenant, metadata_filter='{"lang": "xx"}') == "exact"
+        assert route(vconn, data.a.tenant) == "shared_index"
+
+
+# --- each path returns the exact answer ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("actor", ["viewer", "service"])
+def test_the_exact_path_returns_the_exact_nearest_chunks_without_an_index(
+    vconn: Conn, data: Data, actor: str
+) -> None:
+    q = query_of(data.a, 1)
+    before = scans(vconn, SHARED)
+    params: dict[str, Any] = {"match_count": 10}
+    schema = "public"
+    if actor == "service":  # the backend's own entry point names the client
+        schema, params["client_id"] = "backend", data.a.tenant
+    with acting(vconn, data.world.claims(actor)):
+        rows = search(vconn, q, schema=schema, **params)
+    assert [r[0] for r in rows] == exact(data.a, q, 10)
+    assert scans(vconn, SHARED) == before
+
+
+@pytest.mark.parametrize("actor", ["viewer", "service"])
+def test_the_shared_index_path_walks_the_shared_index_and_returns_the_exact_answer(
+    vconn: Conn, data: Data, actor: str
+) -> None:
+    q = query_of(data.a, 2)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    before = scans(vconn, SHARED)
+    params: dict[str, Any] = {"match_count": 10}
+    schema = "public"
+    if actor == "service":  # the backend's own entry point names the client
+        schema, params["client_id"] = "backend", data.a.tenant
+    with acting(vconn, data.world.claims(actor)):
+        rows = search(vconn, q, schema=schema, **params)
+    assert scans(vconn, SHARED) > before
+    assert [r[0] for r in rows] == exact(data.a, q, 10)
+
+
+def test_promotion_routes_the_tenant_to_its_own_index(admin: Conn, vconn: Conn, data: Data) -> None:
+    result = tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("other")):
+        assert route(vconn, data.b.tenant) == "tenant_index"
+    assert (result.state, result.index_valid) == ("ready", True)
+
+
+@pytest.mark.parametrize("actor", ["other", "service"])
+def test_the_tenant_index_path_walks_the_tenants_index_and_returns_the_exact_answer(
+    admin: Conn, vconn: Conn, data: Data, actor: str
+) -> None:
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    own = tenant_indexes.index_name_for(data.b.tenant)
+    q = query_of(data.b, 3)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    before_own, before_shared = scans(vconn, own), scans(vconn, SHARED)
+    params: dict[str, Any] = {"match_count": 10}
+    schema = "public"
+    if actor == "service":  # the backend's own entry point names the client
+        schema, params["client_id"] = "backend", data.b.tenant
+    with acting(vconn, data.world.claims(actor)):
+        rows = search(vconn, q, schema=schema, **params)
+    assert scans(vconn, own) > before_own
+    assert scans(vconn, SHARED) == before_shared
+    assert [r[0] for r in rows] == exact(data.b, q, 10)
+
+
+def test_the_tenant_index_path_applies_a_metadata_filter(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=64)
+    q = query_of(data.a, 4)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("viewer")):
+        assert route(vconn, data.a.tenant, metadata_filter='{"parity": 0}') == "tenant_index"
+        rows = search(vconn, q, match_count=8, metadata_filter=psycopg.types.json.Jsonb(
+            {"parity": 0}))  # fmt: skip
+    assert [r[0] for r in rows] == exact(data.a, q, 8, meta={"parity": 0})
+
+
+def test_a_tenant_sees_only_its_own_registry_row(admin: Conn, vconn: Conn, data: Data) -> None:
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=64)
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    with acting(vconn, data.world.claims("viewer")):
+        rows = vconn.execute("select client_id from private.tenant_chunk_indexes").fetchall()
+    assert [r[0] for r in rows] == [data.a.tenant]
+
+
+# --- promotion and demotion ---------------------------------------------------------------------
+
+
+def test_promoting_twice_keeps_one_ready_index(admin: Conn, data: Data) -> None:
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    again = tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    row = admin.execute(
+        "select count(*) from pg_catalog.pg_indexes where indexname = %s",
+        (tenant_indexes.index_name_for(data.b.tenant),),
+    ).fetchone()
+    assert (again.state, row) == ("ready", (1,))
+
+
+def test_promotion_resumes_a_registration_left_building(admin: Conn, data: Data) -> None:
+    admin.execute(
+        "insert into private.tenant_chunk_indexes (client_id, index_name) values (%s, %s)",
+        (data.b.tenant, tenant_indexes.index_name_for(data.b.tenant)),
+    )
+    assert [r.advice for r in tenant_indexes.status(admin) if r.client_id == data.b.tenant] == [
+        "resume"
+    ]
+    assert tenant_indexes.promote_due(admin) == [data.b.tenant]
+    assert tenant_indexes.status(admin)[-1].state == "ready"
+
+
+def test_status_advises_promoting_a_mid_size_tenant_with_a_small_share(
+    admin: Conn, data: Data
+) -> None:
+    admin.execute("set renum.search_exact_max_rows = 5")
+    try:
+        advice = {r.client_id: r.advice for r in tenant_indexes.status(admin)}
+    finally:
+        admin.execute("reset renum.search_exact_max_rows")
+    assert advice == {data.a.tenant: None, data.b.tenant: "promote"}
+
+
+def test_demotion_drops_the_index_and_routes_the_tenant_back(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    assert tenant_indexes.demote(admin, data.b.tenant) is True
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("other")):
+        assert route(vconn, data.b.tenant) == "exact"
+    found = vconn.execute(
+        "select to_regclass(%s)", (f"public.{tenant_indexes.index_name_for(data.b.tenant)}",)
+    ).fetchone()
+    assert found == (None,)
+
+
+def test_demoting_a_tenant_without_an_index_reports_it(admin: Conn, data: Data) -> None:
+    assert tenant_indexes.demote(admin, data.b.tenant) is False
+
+
+def test_promoting_an_unknown_client_is_not_found(admin: Conn) -> None:
+    with pytest.raises(NotFound):
+        tenant_indexes.promote(admin, uuid.uuid4())
+
+
+def test_promotion_refuses_a_connection_inside_a_transaction(conn: Conn, data: Data) -> None:
+    with pytest.raises(InvalidInput, match="autocommit"):
+        tenant_indexes.promote(conn, data.b.tenant)
+
+
+def test_api_roles_cannot_write_the_registry(vconn: Conn, data: Data) -> None:
+    with (
+        pytest.raises(PermissionDenied, match="permission denied"),
+        acting(vconn, data.world.claims("admin")),
+    ):
+        vconn.execute(
+            "insert into private.tenant_chunk_indexes (client_id, index_name) values (%s, %s)",
+            (data.a.tenant, tenant_indexes.index_name_for(data.a.tenant)),
+        )
+
+
+def test_searches_run_and_stay_exact_while_a_promotion_waits_for_them(
+    db_url: str, admin: Conn, data: Data
+) -> None:
+    """A search transaction is open when the promotion starts: the concurrent build must wait for
+    it, and the searches inside it go on (not blocked), answering exactly through the old route;
+    once that transaction ends the build finishes and the next search walks the new index."""
+    q = query_of(data.b, 5)
+    expected = exact(data.b, q, 10)
+    own = tenant_indexes.index_name_for(data.b.tenant)
+    with psycopg.connect(db_url) as searcher:
+        register_vector(searcher)
+        searcher.execute("set renum.search_exact_max_rows = 5")
+        with acting(searcher, data.world.claims("other")):
+            first = search(searcher, q, match_count=10)
+            errors: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+                except BaseException as exc:  # reported below
+                    errors.append(exc)
+
+            worker = threading.Thread(target=run)
+            worker.start()
+            waiting = False
+            for _ in range(600):  # until the build waits for this transaction (<= 60 s)
+                with psycopg.connect(db_url, autocommit=True) as probe:
+                    row = probe.execute(
+                        "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                        "and query ilike 'create index concurrently%%' "
+                        "and datname = current_database()"
+                    ).fetchone()
+                if row and row[0]:
+                    waiting = True
+                    break
+                worker.join(0.1)
+            during = [search(searcher, q, match_count=10) for _ in range(3)]
+            routed = route(searcher, data.b.tenant)
+        searcher.commit()
+        worker.join(60)
+        assert not worker.is_alive()
+        assert errors == []
+        with acting(searcher, data.world.claims("other")):
+            before = scans(searcher, own)
+            after = search(searcher, q, match_count=10)
+            used = scans(searcher, own) > before
+        searcher.rollback()
+    assert waiting
+    assert routed == "exact"
+    assert [[r[0] for r in rows] for rows in [first, *during, after]] == [expected] * 5
+    assert used
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_the_cli_promotes_reports_and_demotes_a_tenant(
+    admin: Conn,
+    db_url: str,
+    data: Data,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    client = str(data.b.tenant)
+    assert main(["tenant-index", "promote", client, "--ef-construction", "32"]) == 0
+    assert main(["tenant-index", "status"]) == 0
+    promoted = capsys.readouterr().out
+    assert main(["tenant-index", "demote", client]) == 0
+    assert main(["tenant-index", "status"]) == 0
+    demoted = capsys.readouterr().out
+    row = next(line for line in promoted.splitlines() if line.startswith(client))
+    assert "tenant_index" in row
+    assert "ready" in row
+    assert f"dropping {tenant_indexes.index_name_for(data.b.tenant)}" in demoted
+    assert client not in demoted.split("concurrently", 1)[1]
+
+
+def test_the_cli_needs_a_client_to_demote(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["tenant-index", "demote"]) == 2
+    assert "needs a client id" in capsys.readouterr().err
