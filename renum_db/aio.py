@@ -62,6 +62,8 @@ from renum_db.errors import (
     NotFound,
     wrap_errors,
 )
+from renum_db.repositories.agents import AgentExecutionRepository
+from renum_db.repositories.investigations import InvestigationRepository
 from renum_db.repositories.knowledge import (
     DocumentRepository,
     KnowledgeBaseRepository,
@@ -90,12 +92,14 @@ from renum_db.search import (
 from renum_db.vector import Vector, VectorLike, ensure_vector_adapters_async
 
 __all__ = [
+    "AsyncAgentExecutionRepository",
     "AsyncAgentRepository",
     "AsyncClientRepository",
     "AsyncCredentialMetadataRepository",
     "AsyncDatabase",
     "AsyncDocumentRepository",
     "AsyncEmbeddingProvider",
+    "AsyncInvestigationRepository",
     "AsyncKnowledgeBaseRepository",
     "AsyncKnowledgeCollectionRepository",
     "AsyncOpenAIEmbeddings",
@@ -308,6 +312,8 @@ async def _run(conn: AConn, plan: Plan) -> Any:
             row = await cur.fetchone()
     if plan.kind == "updated" and row is None:
         raise NotFound(plan.not_found)
+    if plan.kind == "required" and row is None:
+        raise DatabaseError(plan.not_found)
     return row
 
 
@@ -412,6 +418,38 @@ class AsyncCredentialMetadataRepository(_AsyncRepository):
     get = _lift(CredentialMetadataRepository.get)
     list = _lift(CredentialMetadataRepository.list)
     delete = _lift(CredentialMetadataRepository.delete)
+
+
+class AsyncAgentExecutionRepository(_AsyncRepository):
+    """AgentExecutionRepository on an AsyncConnection: the workflow RPCs (members start and
+    cancel; the backend, with `client_id`, also reports progress, completes and fails) and the
+    monthly token usage views."""
+
+    _sync = AgentExecutionRepository
+    get = _lift(AgentExecutionRepository.get)
+    list = _lift(AgentExecutionRepository.list)
+    start = _lift(AgentExecutionRepository.start)
+    report_progress = _lift(AgentExecutionRepository.report_progress)
+    complete = _lift(AgentExecutionRepository.complete)
+    fail = _lift(AgentExecutionRepository.fail)
+    cancel = _lift(AgentExecutionRepository.cancel)
+    agent_monthly_token_usage = _lift(AgentExecutionRepository.agent_monthly_token_usage)
+    client_monthly_token_usage = _lift(AgentExecutionRepository.client_monthly_token_usage)
+
+
+class AsyncInvestigationRepository(_AsyncRepository):
+    """InvestigationRepository on an AsyncConnection: owners create and cancel; the worker
+    (service_role) starts, reports progress, completes, fails and cancels with `backend=True`."""
+
+    _sync = InvestigationRepository
+    get = _lift(InvestigationRepository.get)
+    list = _lift(InvestigationRepository.list)
+    create = _lift(InvestigationRepository.create)
+    start = _lift(InvestigationRepository.start)
+    report_progress = _lift(InvestigationRepository.report_progress)
+    complete = _lift(InvestigationRepository.complete)
+    fail = _lift(InvestigationRepository.fail)
+    cancel = _lift(InvestigationRepository.cancel)
 
 
 # --- embeddings -------------------------------------------------------------------------------

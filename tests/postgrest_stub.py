@@ -8,7 +8,9 @@ What it does as PostgREST does (v12, the version Supabase runs):
   forwards it), is verified with the project secret (HS256, exp, aud for user tokens), and its
   `role` claim becomes the transaction-local `role`, the whole payload `request.jwt.claims`;
 - one transaction per request, committed on success;
-- a set-returning function answers a JSON array of its rows, a scalar one the JSON value;
+- a set-returning function answers a JSON array of its rows, a scalar one the JSON value, and one
+  returning a single composite (not setof: the workflow RPCs) one JSON object (PostgREST >= 8,
+  PostgREST/postgrest#1849);
 - `GET /rest/v1/<table>` reads a table as the JWT's role (so RLS filters it) with the subset of
   PostgREST's query grammar the package uses: `select=a,b`, `order=a.asc,b.desc`, `limit=n`,
   column filters `col=op.value` and `or=(...)` with nested `and(...)`, operators eq, neq, gt,

@@ -15,6 +15,7 @@ The repository never commits or switches roles: the block owns the transaction.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, LiteralString
@@ -24,6 +25,7 @@ from psycopg.types.json import Jsonb
 
 from renum_db.errors import InvalidInput
 from renum_db.repositories._base import Repository, json_param
+from renum_db.repositories.keyset import KEYSET_SQL, Keyed, keyset_params
 
 __all__ = [
     "AgentExecution",
@@ -90,6 +92,23 @@ class AgentExecutionRepository(Repository):
     functions of schema `backend`; `report_progress`, `complete` and `fail` exist only there.
     """
 
+    _GET: LiteralString = "select " + _COLUMNS + " from public.agent_executions where id = %(id)s"
+    _LIST: LiteralString = (
+        "select "
+        + _COLUMNS
+        + """
+          from public.agent_executions
+         where (%(agent_id)s::uuid is null or agent_id = %(agent_id)s::uuid)
+           and (%(status)s::text is null
+                or status = %(status)s::text::public.agent_execution_status)
+           and (%(client_id)s::uuid is null or client_id = %(client_id)s::uuid)
+           and """
+        + KEYSET_SQL
+        + """
+         order by created_at, id
+         limit %(limit)s
+    """
+    )
     _START: LiteralString = _call(
         "public", "start_agent_execution", "agent_id => %(agent_id)s, input => %(input)s"
     )
@@ -140,6 +159,30 @@ class AgentExecutionRepository(Repository):
            and (%(month)s::date is null or month = %(month)s::date)
          order by month, client_id
     """
+
+    def get(self, id: UUID) -> AgentExecution | None:
+        """The execution, or None if it does not exist or is not visible to the caller (RLS:
+        every role of its client reads it)."""
+        return self._maybe(AgentExecution, self._GET, {"id": id})
+
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        after: Keyed | None = None,
+        agent_id: UUID | None = None,
+        status: str | None = None,
+        client_id: UUID | None = None,
+    ) -> builtins.list[AgentExecution]:
+        """Visible executions (of one agent, with one status, of one client if given), oldest
+        first, one keyset page (`after` = the last row of the previous page)."""
+        params = {
+            **keyset_params(limit, after),
+            "agent_id": agent_id,
+            "status": status,
+            "client_id": client_id,
+        }
+        return self._all(AgentExecution, self._LIST, params)
 
     def start(
         self, *, agent_id: UUID, input: Any = None, client_id: UUID | None = None
@@ -229,7 +272,7 @@ class AgentExecutionRepository(Repository):
         client_id: UUID | None = None,
         agent_id: UUID | None = None,
         month: date | None = None,
-    ) -> list[AgentMonthlyTokenUsage]:
+    ) -> builtins.list[AgentMonthlyTokenUsage]:
         """Rows of public.agent_monthly_token_usage visible to the caller (RLS), filtered.
 
         `month` is the first day of a UTC month. The backend sees every client: pass `client_id`.
@@ -239,7 +282,7 @@ class AgentExecutionRepository(Repository):
 
     def client_monthly_token_usage(
         self, *, client_id: UUID | None = None, month: date | None = None
-    ) -> list[ClientMonthlyTokenUsage]:
+    ) -> builtins.list[ClientMonthlyTokenUsage]:
         """Rows of public.client_monthly_token_usage visible to the caller (RLS), filtered."""
         params = {"client_id": client_id, "month": month}
         return self._all(ClientMonthlyTokenUsage, self._CLIENT_USAGE, params)

@@ -10,6 +10,7 @@ repository here, this one never commits, opens transactions or switches roles.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from renum_db.repositories._base import Repository, json_param
+from renum_db.repositories.keyset import KEYSET_SQL, Keyed, keyset_params
 
 __all__ = [
     "FINAL_STATUSES",
@@ -77,6 +79,21 @@ class InvestigationRepository(Repository):
     cancel with `backend=True`)."""
 
     _GET: LiteralString = "select" + _COLUMNS + "from public.investigations where id = %(id)s"
+    _LIST: LiteralString = (
+        "select"
+        + _COLUMNS
+        + """from public.investigations
+         where (%(status)s::text is null
+                or status = %(status)s::text::public.investigation_status)
+           and (%(session_id)s::text is null or session_id = %(session_id)s::text)
+           and (%(client_id)s::uuid is null or client_id = %(client_id)s::uuid)
+           and """
+        + KEYSET_SQL
+        + """
+         order by created_at, id
+         limit %(limit)s
+    """
+    )
     _CREATE: LiteralString = (
         "select"
         + _COLUMNS
@@ -116,6 +133,25 @@ class InvestigationRepository(Repository):
     def get(self, id: UUID) -> Investigation | None:
         """The investigation, or None if it does not exist or is not the caller's."""
         return self._maybe(Investigation, self._GET, {"id": id})
+
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        after: Keyed | None = None,
+        status: str | None = None,
+        session_id: str | None = None,
+        client_id: UUID | None = None,
+    ) -> builtins.list[Investigation]:
+        """Visible investigations (RLS: the owner's own; the backend passes `client_id`), oldest
+        first, one keyset page (`after` = the last row of the previous page)."""
+        params = {
+            **keyset_params(limit, after),
+            "status": status,
+            "session_id": session_id,
+            "client_id": client_id,
+        }
+        return self._all(Investigation, self._LIST, params)
 
     def create(
         self,

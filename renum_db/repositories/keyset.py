@@ -22,10 +22,14 @@ from uuid import UUID
 
 from renum_db.errors import InvalidInput
 
-__all__ = ["MAX_PAGE", "Keyed", "Keyset", "keyset_params"]
+__all__ = ["KEYSET_SQL", "MAX_PAGE", "Keyed", "Keyset", "keyset_params"]
 
 MAX_PAGE: Final = 1000
 """The largest page a `list` returns; a larger limit is refused rather than silently cut."""
+
+KEYSET_SQL: Final = """(%(after_created_at)s::timestamptz is null
+            or (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))"""
+"""The page condition of every list (with `order by created_at, id limit %(limit)s`)."""
 
 
 class Keyed(Protocol):

@@ -15,13 +15,14 @@ from typing import Any, Final, Literal
 
 __all__ = ["PLANNER", "Plan", "Planner"]
 
-Kind = Literal["one", "all", "updated", "affected"]
+Kind = Literal["one", "all", "updated", "affected", "required"]
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A statement to run: `one` row or None, `all` rows, `updated` (one row, else NotFound
-    with `not_found`), or `affected` (True if any row was)."""
+    with `not_found`), `required` (one row, else DatabaseError with `not_found`: a function
+    that returns its row or raises), or `affected` (True if any row was)."""
 
     kind: Kind
     row_type: type[Any]

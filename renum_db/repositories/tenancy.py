@@ -20,7 +20,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from renum_db.errors import InvalidInput
-from renum_db.repositories.keyset import Keyed, keyset_params
+from renum_db.repositories.keyset import KEYSET_SQL, Keyed, keyset_params
 from renum_db.repositories.knowledge import _Repository
 
 __all__ = [
@@ -43,8 +43,7 @@ CLIENT_STATUSES: Final = ("active", "suspended", "inactive")
 
 Role = Literal["viewer", "member", "admin"]
 
-_KEYSET: Final = """(%(after_created_at)s::timestamptz is null
-            or (created_at, id) > (%(after_created_at)s::timestamptz, %(after_id)s::uuid))"""
+_KEYSET: Final = KEYSET_SQL
 
 
 @dataclass(frozen=True, slots=True)
