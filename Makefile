@@ -14,7 +14,7 @@ ROLLBACKS   := $(wildcard migrations/*.rollback.sql)
 FORWARD     := $(filter-out $(ROLLBACKS),$(wildcard migrations/*.sql))
 
 .DEFAULT_GOAL := help
-.PHONY: help install npm-install types migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 test-custom-role lint lint-sql sql-check sql-sync bench clean
+.PHONY: help install npm-install types migrate rollback rollback-all status db-up db-down db-url test test-16 test-18 test-custom-role lint mypy lint-sql sql-check sql-sync schema schema-check bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,11 +43,11 @@ types: $(STAMP) $(NPM_STAMP) ## regenerate types/database.types.ts from the migr
 migrate: $(STAMP) ## apply all migrations (starts the embedded Postgres if no URL is set)
 	$(BIN)/renum-db migrate
 
-rollback: $(STAMP) ## roll back the last migration
-	$(BIN)/renum-db rollback
+rollback: $(STAMP) ## roll back the last migration (asks first if tenant data would go; YES=1 skips the question)
+	$(BIN)/renum-db rollback $(if $(YES),--yes)
 
-rollback-all: $(STAMP) ## roll back every migration
-	$(BIN)/renum-db rollback --all
+rollback-all: $(STAMP) ## roll back every migration (asks first if tenant data would go; YES=1 skips the question)
+	$(BIN)/renum-db rollback --all $(if $(YES),--yes)
 
 status: $(STAMP) ## show which migrations are applied
 	$(BIN)/renum-db status
@@ -61,6 +61,7 @@ db-down: $(STAMP) ## stop the embedded Postgres
 db-url: $(STAMP) ## print the database URL in use
 	@$(BIN)/renum-db db url
 
+# pytest exits 5 when it collected no test: that is a failure here, like any non-zero status.
 test: $(STAMP) $(NPM_STAMP) ## run the test suite on embedded PostgreSQL 16 and 18, then as a custom API role
 	@set -e; for v in $(PG_VERSIONS); do \
 	  echo "== pytest on embedded PostgreSQL $$v =="; \
@@ -80,12 +81,15 @@ test-18: ## run the test suite on PostgreSQL 18 only
 test-custom-role: ## run the test suite with every user request made as a custom API role (PG 16)
 	@$(MAKE) --no-print-directory test PG_VERSIONS= CUSTOM_ROLE_PG=16
 
-lint: $(STAMP) ## ruff, mypy --strict, squawk over migrations/, sql/ sources check
+lint: $(STAMP) ## ruff, mypy --strict, squawk over migrations/, sql/ sources check (also .pre-commit-config.yaml)
 	$(BIN)/ruff check renum_db tests bench
 	$(BIN)/ruff format --check renum_db tests bench
-	$(BIN)/mypy
+	@$(MAKE) --no-print-directory mypy
 	@$(MAKE) --no-print-directory lint-sql
 	$(BIN)/renum-db sql check
+
+mypy: $(STAMP) ## mypy --strict over renum_db and tests
+	$(BIN)/mypy
 
 # Rollbacks drop what their migration created, by definition: the ban-drop-* rules do not apply.
 lint-sql: $(STAMP) ## squawk over migrations/ (transactional, non-transactional, rollbacks)
@@ -101,6 +105,13 @@ sql-check: $(STAMP) ## check that migrations embed the current sql/ sources
 
 sql-sync: $(STAMP) ## refresh the sql/ copies in FILES=migrations/NNNN...sql (unapplied ones only)
 	$(BIN)/renum-db sql sync $(FILES)
+
+# schema.sql is the PostgreSQL 16 dump of a throwaway database migrated on the embedded server.
+schema: $(STAMP) ## regenerate schema.sql from the migration chain (review its diff with the migration)
+	env -u DATABASE_URL -u SUPABASE_DB_URL RENUM_PG_VERSION=16 $(BIN)/renum-db schema --output schema.sql
+
+schema-check: $(STAMP) ## exit 1 with a diff if schema.sql differs from what the chain builds
+	env -u DATABASE_URL -u SUPABASE_DB_URL RENUM_PG_VERSION=16 $(BIN)/renum-db schema --check schema.sql
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

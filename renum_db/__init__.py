@@ -3,4 +3,4 @@
 from renum_db.db import Database, act_as, user_claims
 
 __all__ = ["Database", "__version__", "act_as", "user_claims"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # keep equal to pyproject.toml (tests/test_packaging.py)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from renum_db import migrations, sqlsource
+from renum_db import __version__, migrations, sqlsource
 from renum_db.config import load_settings
 from renum_db.embedded import server_for
 from renum_db.errors import ConfigurationError, RenumDBError
@@ -27,12 +27,32 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0 if not pending or args.target else 1
 
 
+def _confirm_rollback(plan: migrations.RollbackPlan) -> bool:
+    """Interactive confirmation: the operator types the database name."""
+    print(f"About to {plan.describe()}.", file=sys.stderr)
+    try:
+        answer = input(f"Type the database name ({plan.database}) to confirm: ")
+    except EOFError:
+        return False
+    return answer.strip() == plan.database
+
+
 def _cmd_rollback(args: argparse.Namespace) -> int:
     target = migrations.resolve_target()
     count = None if args.all else args.count
-    for mid in migrations.rollback(target.url, count=count):
+    confirm: Callable[[migrations.RollbackPlan], bool] | None = None
+    if args.yes:
+        confirm = _assume_yes
+    elif sys.stdin.isatty():
+        confirm = _confirm_rollback
+    for mid in migrations.rollback(target.url, count=count, confirm=confirm):
         print(f"rolled back {mid}")
     return 0
+
+
+def _assume_yes(plan: migrations.RollbackPlan) -> bool:
+    print(f"--yes: {plan.describe()}", file=sys.stderr)
+    return True
 
 
 def _cmd_status(_: argparse.Namespace) -> int:
@@ -80,8 +100,41 @@ def _cmd_sql(args: argparse.Namespace) -> int:
             "sql/ sources and migrations agree" if not problems else f"{len(problems)} problem(s)"
         )
         return 1 if problems else 0
+    if not args.files:
+        print("renum-db: sql sync needs the migration file(s) to refresh", file=sys.stderr)
+        return 2
     changed = [str(p) for p in args.files if sqlsource.sync_file(root, p)]
     print("\n".join(f"updated {c}" for c in changed) or "nothing to update")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import difflib
+    from pathlib import Path
+
+    from renum_db import schema
+
+    target = migrations.resolve_target()
+    text = schema.fresh_dump(target.url)
+    if args.check:
+        committed = Path(args.check).read_text(encoding="utf-8")
+        if committed == text:
+            print(f"{args.check} matches the migrated schema")
+            return 0
+        diff = difflib.unified_diff(
+            committed.splitlines(keepends=True),
+            text.splitlines(keepends=True),
+            fromfile=str(args.check),
+            tofile="migrated",
+        )
+        sys.stdout.writelines(diff)
+        print(f"{args.check} differs from the migrated schema: run `make schema`", file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -288,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="renum-db", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("migrate", help="apply pending migrations (shim first on local targets)")
@@ -298,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--count", type=int, default=1, help="how many (default 1)")
     g.add_argument("--all", action="store_true", help="roll back every migration")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm a rollback over tenant data without a prompt (required when not a terminal)",
+    )
     p.set_defaults(func=_cmd_rollback)
 
     p = sub.add_parser("status", help="list migrations and whether each is applied")
@@ -311,6 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check", "sync"])
     p.add_argument("files", nargs="*", type=Path, help="migrations to sync (sync only)")
     p.set_defaults(func=_cmd_sql)
+
+    p = sub.add_parser(
+        "schema",
+        help="pg_dump --schema-only of a throwaway database migrated on the target server "
+        "(what schema.sql holds)",
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-o", "--output", help="write the dump to this file (make schema)")
+    g.add_argument("--check", metavar="FILE", help="exit 1 with a diff if FILE differs")
+    p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser(
         "credentials",

@@ -18,12 +18,14 @@ __all__ = [
     "AuthenticationFailed",
     "CheckViolation",
     "ConfigurationError",
+    "ConfirmationRequired",
     "Conflict",
     "ConnectionFailed",
     "CredentialBindingError",
     "CredentialDecryptionError",
     "CredentialError",
     "DatabaseError",
+    "DeployLocked",
     "ExecutionWorkflowError",
     "IllegalTransition",
     "IntegrityError",
@@ -36,6 +38,7 @@ __all__ = [
     "InvestigationProgressRegression",
     "InvestigationTransitionRefused",
     "InvestigationWorkflowError",
+    "MigrationChecksumMismatch",
     "NotFound",
     "NotNullViolation",
     "PermissionDenied",
@@ -187,6 +190,21 @@ class RetryableError(RenumDBError):
 
 class PrerequisiteMissing(RenumDBError):
     """RNP01: the target database lacks something Supabase provides (roles, schemas, pgvector)."""
+
+
+# --- deploy safety (renum_db.migrations; the CLI exits 2 on each) ----------------------------
+
+
+class DeployLocked(RenumDBError):
+    """Another deploy holds the migration lock and did not release it within the timeout."""
+
+
+class MigrationChecksumMismatch(RenumDBError):
+    """A migration file changed after it was applied to this database."""
+
+
+class ConfirmationRequired(RenumDBError):
+    """A destructive command (rollback over tenant data) was neither confirmed nor forced."""
 
 
 class CredentialError(RenumDBError):

@@ -262,7 +262,7 @@ _INSERT_FROM_STAGING = """
     insert into public.document_chunks
       (client_id, document_id, content, chunk_index, metadata, embedding, text_search_config)
     select %(client_id)s::uuid, %(document_id)s::uuid, s.content, s.chunk_index, s.metadata,
-           s.embedding, %(text_search_config)s::regconfig
+           s.embedding, %(text_search_config)s::text
       from pg_temp.renum_ingest_chunks as s
      where not exists (
              select from pg_temp.renum_ingest_kept as k where k.chunk_index = s.chunk_index)

@@ -11,13 +11,16 @@ versioned copy of the objects it (re)defines, Sqitch-`rework` style, between mar
     ...the template rendered with those parameters...
     -- <<< sql/policies/tenant_table.sql.j2 table=documents select=viewer insert=member ...
 
-`sync` fills the blocks of a migration you are writing; `check` proves that, for every source
-(file plus parameters), the *latest* migration embedding it matches the file exactly, and that every
-file under sql/functions and sql/policies is embedded somewhere. A migration that drops an object
-for good retires its source with a line `-- retired: sql/functions/<file>`: the file is deleted,
-and `check` then requires it to stay deleted (unless a later migration embeds it again). Older
-migrations keep the copy they were applied with (history is immutable); changing a function means
-adding a migration that embeds the new version, with a rollback that embeds the old one.
+`sync` fills the blocks of a migration you are writing (never a rollback: a rollback embeds the
+*previous* version); `check` proves that, for every source (file plus parameters), the *latest*
+migration embedding it matches the file exactly, that every file under sql/functions and
+sql/policies is embedded somewhere, and that each block of a rollback equals the copy of that
+source in the last forward migration *before* the rolled-back one (what the database ran then).
+A migration that drops an object for good retires its source with a line
+`-- retired: sql/functions/<file>`: the file is deleted, and `check` then requires it to stay
+deleted (unless a later migration embeds it again). Older migrations keep the copy they were
+applied with (history is immutable); changing a function means adding a migration that embeds the
+new version, with a rollback that embeds the old one.
 """
 
 from __future__ import annotations
@@ -108,7 +111,13 @@ def render(root: Path, source: str, params: tuple[tuple[str, str], ...]) -> str:
 
 
 def sync_file(root: Path, migration: Path) -> bool:
-    """Rewrite every block of `migration` with the current source; return whether it changed."""
+    """Rewrite every block of `migration` with the current source; return whether it changed.
+    Refuses rollback files: they embed the previous version, which `check` verifies."""
+    if migration.name.endswith(".rollback.sql"):
+        raise ValueError(
+            f"{migration}: sql sync never writes a rollback; paste the previous version from the "
+            "last earlier migration that embeds the source (`renum-db sql check` verifies it)"
+        )
     text = migration.read_text(encoding="utf-8")
     blocks = parse_blocks(text, where=str(migration))
     lines = text.split("\n")
@@ -162,9 +171,45 @@ def check(root: Path, migrations_dir: Path | None = None) -> list[str]:
                 f"{path.name}: embedded copy of {spec} differs from the source; add a migration "
                 "that embeds the new version (or run `renum-db sql sync` on an unapplied one)"
             )
+    problems.extend(_check_rollbacks(migrations_dir))
     for folder in SOURCE_DIRS:
         for source in sorted((root / folder).glob("*.sql*")):
             rel = source.relative_to(root).as_posix()
             if rel not in used_sources and rel not in retired:
                 problems.append(f"{rel} is not embedded in any migration")
+    return problems
+
+
+def _check_rollbacks(migrations_dir: Path) -> list[str]:
+    """Each block of NNNN.x.rollback.sql must equal the copy of its spec in the last forward
+    migration sorted before NNNN.x: rolling back restores what the database ran before."""
+    problems: list[str] = []
+    previous: dict[str, Block] = {}
+    for path in sorted(migrations_dir.glob("*.sql")):
+        if path.name.endswith(".rollback.sql"):
+            continue
+        rollback = path.with_name(path.name.removesuffix(".sql") + ".rollback.sql")
+        if rollback.is_file():
+            try:
+                blocks = parse_blocks(rollback.read_text(encoding="utf-8"), where=str(rollback))
+            except ValueError as exc:
+                problems.append(str(exc))
+                blocks = []
+            for block in blocks:
+                before = previous.get(block.spec)
+                if before is None:
+                    problems.append(
+                        f"{rollback.name}: embeds {block.spec}, which no earlier migration "
+                        "embeds (a rollback restores a previous version; drop the object instead)"
+                    )
+                elif block.body != before.body:
+                    problems.append(
+                        f"{rollback.name}: embedded copy of {block.spec} differs from the previous "
+                        "version (the copy in the last earlier migration that embeds it)"
+                    )
+        try:
+            forward = parse_blocks(path.read_text(encoding="utf-8"), where=str(path))
+        except ValueError:
+            continue  # reported by check()
+        previous.update({block.spec: block for block in forward})
     return problems

@@ -82,7 +82,7 @@ def test_hybrid_search_one_sided_columns_are_typed_nullable(generated: str) -> N
 def test_trigger_filled_and_generated_chunk_columns_are_optional_on_insert(generated: str) -> None:
     chunks = _section(generated, "      document_chunks: {", "Relationships")
     insert = _section(chunks, "Insert: {", "}")
-    assert "text_search_config?: unknown" in insert
+    assert "text_search_config?: string | null" in insert
     assert "fts?: never" in insert
 
 

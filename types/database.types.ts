@@ -192,7 +192,7 @@ export type Database = {
           fts: unknown
           id: string
           metadata: NonNullable<Json>
-          text_search_config: unknown
+          text_search_config: string | null
         }
         Insert: {
           chunk_index: number
@@ -205,7 +205,7 @@ export type Database = {
           fts?: never
           id?: string
           metadata?: NonNullable<Json>
-          text_search_config?: unknown
+          text_search_config?: string | null
         }
         Update: {
           chunk_index?: number
@@ -218,7 +218,7 @@ export type Database = {
           fts?: never
           id?: string
           metadata?: NonNullable<Json>
-          text_search_config?: unknown
+          text_search_config?: string | null
         }
         Relationships: [
           {
@@ -532,7 +532,7 @@ export type Database = {
           description: string | null
           id: string
           name: string
-          text_search_config: unknown
+          text_search_config: string
           updated_at: string
         }
         Insert: {
@@ -541,7 +541,7 @@ export type Database = {
           description?: string | null
           id?: string
           name: string
-          text_search_config?: unknown
+          text_search_config?: string
           updated_at?: string
         }
         Update: {
@@ -550,7 +550,7 @@ export type Database = {
           description?: string | null
           id?: string
           name?: string
-          text_search_config?: unknown
+          text_search_config?: string
           updated_at?: string
         }
         Relationships: [

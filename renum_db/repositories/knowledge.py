@@ -188,14 +188,14 @@ class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
     _CREATE = """
         insert into public.knowledge_bases (name, description, text_search_config)
         values (%(name)s, %(description)s,
-                coalesce(%(text_search_config)s::regconfig, 'portuguese'::regconfig))
+                coalesce(%(text_search_config)s::text, 'portuguese'))
         returning id, client_id, name, description, created_at, updated_at,
                text_search_config::text as text_search_config
     """
     _CREATE_FOR_CLIENT = """
         insert into public.knowledge_bases (client_id, name, description, text_search_config)
         values (%(client_id)s, %(name)s, %(description)s,
-                coalesce(%(text_search_config)s::regconfig, 'portuguese'::regconfig))
+                coalesce(%(text_search_config)s::text, 'portuguese'))
         returning id, client_id, name, description, created_at, updated_at,
                text_search_config::text as text_search_config
     """
@@ -203,7 +203,7 @@ class KnowledgeBaseRepository(_Repository[KnowledgeBase]):
         update public.knowledge_bases
            set name = coalesce(%(name)s::text, name),
                description = coalesce(%(description)s::text, description),
-               text_search_config = coalesce(%(text_search_config)s::regconfig, text_search_config)
+               text_search_config = coalesce(%(text_search_config)s::text, text_search_config)
          where id = %(id)s
         returning id, client_id, name, description, created_at, updated_at,
                text_search_config::text as text_search_config

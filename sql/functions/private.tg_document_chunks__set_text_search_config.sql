@@ -18,7 +18,7 @@ begin
    where d.client_id = new.client_id
      and d.id = new.document_id;
   -- No visible document: leave the foreign key to report it (23503), not a null here.
-  new.text_search_config := coalesce(new.text_search_config, 'simple'::regconfig);
+  new.text_search_config := coalesce(new.text_search_config, 'simple');
   return new;
 end;
 $$;
