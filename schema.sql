@@ -1476,6 +1476,33 @@ ALTER FUNCTION private.record_chunk_usage(client_id uuid, agent_id uuid, chunk_i
 COMMENT ON FUNCTION private.record_chunk_usage(client_id uuid, agent_id uuid, chunk_ids uuid[], execution_id uuid) IS 'Records that an agent (and optionally one of its executions) used these chunks of a client: upserts one document_usage_stats row per chunk, incrementing usage_count atomically. Returns the number of chunks recorded.';
 
 --
+-- Name: record_mcp_call(uuid, text, text, text, integer, integer, text, text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_mcp_call(user_id uuid, transport text, tool text, statement text, row_count integer, duration_ms integer, outcome text, message text DEFAULT NULL::text, agent_id uuid DEFAULT NULL::uuid) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  insert into public.mcp_audit_log (client_id, user_id, agent_id, transport, tool, statement,
+                                    row_count, duration_ms, outcome, message)
+  select p.client_id, p.id, record_mcp_call.agent_id, record_mcp_call.transport,
+         record_mcp_call.tool, pg_catalog.left(record_mcp_call.statement, 10000),
+         record_mcp_call.row_count, record_mcp_call.duration_ms, record_mcp_call.outcome,
+         pg_catalog.left(record_mcp_call.message, 10000)
+    from public.users as p
+   where p.id = record_mcp_call.user_id
+     and p.client_id is not null
+$$;
+
+ALTER FUNCTION private.record_mcp_call(user_id uuid, transport text, tool text, statement text, row_count integer, duration_ms integer, outcome text, message text, agent_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_mcp_call(user_id uuid, transport text, tool text, statement text, row_count integer, duration_ms integer, outcome text, message text, agent_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_mcp_call(user_id uuid, transport text, tool text, statement text, row_count integer, duration_ms integer, outcome text, message text, agent_id uuid) IS 'Append one MCP tool call to public.mcp_audit_log under the client of user_id (nothing for a user without a client). For the MCP login role renum_mcp only.';
+
+--
 -- Name: request_client_id(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1576,6 +1603,36 @@ ALTER FUNCTION private.require_client_id(min_role text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.require_client_id(min_role text) IS 'The calling user''s active client if their role is at least min_role; 42501 otherwise. The tenant of every RPC in schema public.';
+
+--
+-- Name: resolve_mcp_user(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.resolve_mcp_user(identifier text) RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+  select u.id
+    from auth.users as u
+    join public.users as p on p.id = u.id
+   where (case
+            when resolve_mcp_user.identifier ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+              then u.id = resolve_mcp_user.identifier::uuid
+            else pg_catalog.lower(u.email) = pg_catalog.lower(pg_catalog.btrim(resolve_mcp_user.identifier))
+          end)
+     and p.status = 'active'
+     and u.deleted_at is null
+     and (u.banned_until is null or u.banned_until <= pg_catalog.now())
+   limit 1
+$_$;
+
+ALTER FUNCTION private.resolve_mcp_user(identifier text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION resolve_mcp_user(identifier text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.resolve_mcp_user(identifier text) IS 'The id of the user with this email (case-insensitive) or id, if that user can sign in (not deleted, not banned, an active profile); null otherwise. For the MCP login role renum_mcp only.';
 
 --
 -- Name: scoped_document_ids(uuid, uuid[], uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3300,6 +3357,70 @@ ALTER TABLE public.knowledge_collections OWNER TO postgres;
 COMMENT ON TABLE public.knowledge_collections IS 'Collections inside a knowledge base. Viewers read; members and admins write.';
 
 --
+-- Name: mcp_audit_log; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.mcp_audit_log (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    client_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    agent_id uuid,
+    transport text NOT NULL,
+    tool text NOT NULL,
+    statement text,
+    row_count integer,
+    duration_ms integer NOT NULL,
+    outcome text NOT NULL,
+    message text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT mcp_audit_log_duration_ms_chk CHECK ((duration_ms >= 0)),
+    CONSTRAINT mcp_audit_log_outcome_chk CHECK ((outcome = ANY (ARRAY['ok'::text, 'refused'::text, 'error'::text]))),
+    CONSTRAINT mcp_audit_log_row_count_chk CHECK (((row_count IS NULL) OR (row_count >= 0))),
+    CONSTRAINT mcp_audit_log_tool_chk CHECK ((tool = ANY (ARRAY['list_tables'::text, 'list_columns'::text, 'search'::text, 'query'::text]))),
+    CONSTRAINT mcp_audit_log_transport_chk CHECK ((transport = ANY (ARRAY['stdio'::text, 'http'::text])))
+);
+
+ALTER TABLE ONLY public.mcp_audit_log FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE public.mcp_audit_log OWNER TO postgres;
+
+--
+-- Name: TABLE mcp_audit_log; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.mcp_audit_log IS 'One row per MCP tool call by a tenant''s agent (renum-db mcp): who, tool, statement, rows, duration, outcome. Readable by the tenant''s admins; written only through private.record_mcp_call; the backend may prune.';
+
+--
+-- Name: COLUMN mcp_audit_log.user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.mcp_audit_log.user_id IS 'The user the call ran as (kept after the user is deleted, so no foreign key).';
+
+--
+-- Name: COLUMN mcp_audit_log.agent_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.mcp_audit_log.agent_id IS 'The agent the server was started for, if any (kept after the agent is deleted).';
+
+--
+-- Name: COLUMN mcp_audit_log.statement; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.mcp_audit_log.statement IS 'The SQL of a query call, the search text, or the table name; at most 10000 characters.';
+
+--
+-- Name: COLUMN mcp_audit_log.outcome; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.mcp_audit_log.outcome IS 'ok | refused (the server''s checks rejected it) | error (the database or the provider failed).';
+
+--
+-- Name: COLUMN mcp_audit_log.message; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.mcp_audit_log.message IS 'The error message the agent received, if any.';
+
+--
 -- Name: users; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -3645,6 +3766,20 @@ ALTER TABLE ONLY public.knowledge_collections
     ADD CONSTRAINT knowledge_collections_pkey PRIMARY KEY (client_id, id);
 
 --
+-- Name: mcp_audit_log mcp_audit_log_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.mcp_audit_log
+    ADD CONSTRAINT mcp_audit_log_id_key UNIQUE (id);
+
+--
+-- Name: mcp_audit_log mcp_audit_log_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.mcp_audit_log
+    ADD CONSTRAINT mcp_audit_log_pkey PRIMARY KEY (client_id, id);
+
+--
 -- Name: users users_client_id_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -3835,6 +3970,12 @@ CREATE INDEX investigations_user_id_idx ON public.investigations USING btree (us
 CREATE INDEX investigations_user_status_idx ON public.investigations USING btree (user_id, status);
 
 --
+-- Name: mcp_audit_log_client_created_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX mcp_audit_log_client_created_idx ON public.mcp_audit_log USING btree (client_id, created_at DESC);
+
+--
 -- Name: bname; Type: INDEX; Schema: storage; Owner: supabase_storage_admin
 --
 
@@ -4015,6 +4156,12 @@ CREATE TRIGGER knowledge_collections_forbid_client_id_change BEFORE UPDATE OF cl
 CREATE TRIGGER knowledge_collections_set_updated_at BEFORE UPDATE ON public.knowledge_collections FOR EACH ROW EXECUTE FUNCTION private.tg__set_updated_at();
 
 --
+-- Name: mcp_audit_log mcp_audit_log_forbid_client_id_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER mcp_audit_log_forbid_client_id_change BEFORE UPDATE OF client_id ON public.mcp_audit_log FOR EACH ROW EXECUTE FUNCTION private.tg__forbid_client_id_change();
+
+--
 -- Name: users users_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -4192,6 +4339,13 @@ ALTER TABLE ONLY public.knowledge_collections
 
 ALTER TABLE ONLY public.knowledge_collections
     ADD CONSTRAINT knowledge_collections_knowledge_base_fk FOREIGN KEY (client_id, knowledge_base_id) REFERENCES public.knowledge_bases(client_id, id) ON DELETE CASCADE;
+
+--
+-- Name: mcp_audit_log mcp_audit_log_client_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.mcp_audit_log
+    ADD CONSTRAINT mcp_audit_log_client_id_fkey FOREIGN KEY (client_id) REFERENCES public.clients(id) ON DELETE CASCADE;
 
 --
 -- Name: users users_client_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -4515,6 +4669,18 @@ CREATE POLICY knowledge_collections_select ON public.knowledge_collections FOR S
 CREATE POLICY knowledge_collections_update ON public.knowledge_collections FOR UPDATE TO authenticated USING ((client_id = ( SELECT private.current_client_id('member'::text) AS current_client_id))) WITH CHECK ((client_id = ( SELECT private.current_client_id('member'::text) AS current_client_id)));
 
 --
+-- Name: mcp_audit_log; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.mcp_audit_log ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: mcp_audit_log mcp_audit_log_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY mcp_audit_log_select ON public.mcp_audit_log FOR SELECT TO authenticated USING ((client_id = ( SELECT private.current_client_id('admin'::text) AS current_client_id)));
+
+--
 -- Name: users; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -4611,6 +4777,7 @@ GRANT USAGE ON SCHEMA extensions TO service_role;
 
 GRANT USAGE ON SCHEMA private TO authenticated;
 GRANT USAGE ON SCHEMA private TO service_role;
+GRANT USAGE ON SCHEMA private TO renum_mcp;
 
 --
 -- Name: SCHEMA public; Type: ACL; Schema: -; Owner: pg_database_owner
@@ -4940,6 +5107,13 @@ GRANT ALL ON FUNCTION private.record_chunk_usage(client_id uuid, agent_id uuid, 
 GRANT ALL ON FUNCTION private.record_chunk_usage(client_id uuid, agent_id uuid, chunk_ids uuid[], execution_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION record_mcp_call(user_id uuid, transport text, tool text, statement text, row_count integer, duration_ms integer, outcome text, message text, agent_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_mcp_call(user_id uuid, transport text, tool text, statement text, row_count integer, duration_ms integer, outcome text, message text, agent_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_mcp_call(user_id uuid, transport text, tool text, statement text, row_count integer, duration_ms integer, outcome text, message text, agent_id uuid) TO renum_mcp;
+
+--
 -- Name: FUNCTION request_client_id(requested_client_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -4961,6 +5135,13 @@ GRANT ALL ON FUNCTION private.request_is_backend() TO service_role;
 
 REVOKE ALL ON FUNCTION private.require_client_id(min_role text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.require_client_id(min_role text) TO authenticated;
+
+--
+-- Name: FUNCTION resolve_mcp_user(identifier text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.resolve_mcp_user(identifier text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.resolve_mcp_user(identifier text) TO renum_mcp;
 
 --
 -- Name: FUNCTION scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
@@ -5509,6 +5690,13 @@ GRANT INSERT(name),UPDATE(name) ON TABLE public.knowledge_collections TO authent
 --
 
 GRANT INSERT(description),UPDATE(description) ON TABLE public.knowledge_collections TO authenticated;
+
+--
+-- Name: TABLE mcp_audit_log; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.mcp_audit_log TO authenticated;
+GRANT SELECT,DELETE ON TABLE public.mcp_audit_log TO service_role;
 
 --
 -- Name: TABLE users; Type: ACL; Schema: public; Owner: postgres
