@@ -87,15 +87,19 @@ def superuser_url_for(url: str) -> str:
 
 
 class _Janitor(DatabaseJanitor):
-    """Terminates client sessions only: an autovacuum worker on the template (likely right after
-    the migrations) cannot be terminated by a non-superuser (42501), and need not be, since
-    CREATE DATABASE ... TEMPLATE and DROP DATABASE stop autovacuum workers themselves."""
+    """Terminates non-superuser client sessions only. An autovacuum worker on the template
+    (likely right after the migrations) cannot be terminated by a non-superuser (42501), and need
+    not be: CREATE DATABASE ... TEMPLATE and DROP DATABASE stop autovacuum workers themselves.
+    Neither can a superuser's session (a test that applied the shim as supabase_admin and whose
+    backend is still exiting after the client closed); DROP DATABASE waits up to 5 s for such
+    sessions to go, which they do."""
 
     @staticmethod
     def _terminate_connection(cur: Any, dbname: str) -> None:
         cur.execute(
             "select pg_catalog.pg_terminate_backend(a.pid) from pg_catalog.pg_stat_activity as a "
-            "where a.datname = %s and a.backend_type = 'client backend' "
+            "join pg_catalog.pg_roles as r on r.oid = a.usesysid "
+            "where a.datname = %s and a.backend_type = 'client backend' and not r.rolsuper "
             "and a.pid <> pg_catalog.pg_backend_pid()",
             (dbname,),
         )
