@@ -72,7 +72,7 @@ begin
   depth := least(200, match_count * 2);
 
   for config in
-    select distinct kb.text_search_config
+    select distinct private.text_search_regconfig(kb.text_search_config)
       from public.knowledge_bases as kb
      where kb.client_id = tenant
        and (knowledge_base_ids is null or kb.id = any (knowledge_base_ids))
