@@ -65,6 +65,11 @@ class Vector:
     def values(self) -> tuple[float, ...]:
         return tuple(self._data)
 
+    @property
+    def float4(self) -> array[float]:
+        """A copy of the values as `array('f')` (float4, as pgvector stores them)."""
+        return array("f", self._data)
+
     def __len__(self) -> int:
         return len(self._data)
 
