@@ -520,3 +520,81 @@ def test_chunks_are_written_with_binary_copy(
     assert len(statements) == 1
     assert statements[0].startswith("copy pg_temp.renum_ingest_chunks")
     assert statements[0].endswith("from stdin (format binary)")
+
+
+def test_a_new_document_ends_with_exactly_its_own_chunks_even_if_others_wrote_meanwhile(
+    db: Database, db_url: str, world: World, su: psycopg.Connection[Any], collection: uuid.UUID
+) -> None:
+    # Setup: while the new document is being embedded (no transaction open), another writer
+    # adds a chunk to it.
+    def intrude(texts: Sequence[str]) -> None:
+        with psycopg.connect(db_url, autocommit=True) as other:
+            other.execute(
+                "insert into public.document_chunks (client_id, document_id, content,"
+                " chunk_index, embedding)"
+                " select client_id, id, 'written meanwhile', 999, %s::extensions.vector"
+                "   from public.documents where collection_id = %s and name = 'intruded'",
+                (str(list(fake_vector("x"))), collection),
+            )
+
+    # Action
+    result = Ingestor(db, FakeEmbedder(intrude), embed_batch_size=1000).ingest_document(
+        claims=_member(world), collection_id=collection, name="intruded", text=TEXT_V1
+    )
+
+    # Assertion: the replace leaves the document's chunks and nothing else.
+    rows = _chunks(su, result.document_id)
+    assert [r[2] for r in rows] == [c.content for c in chunk_text(TEXT_V1)]
+    assert result.chunks == len(rows)
+
+
+def test_a_provider_vector_with_nan_fails_the_document_and_stores_nothing(
+    db: Database, world: World, su: psycopg.Connection[Any], collection: uuid.UUID
+) -> None:
+    class NaNEmbedder(FakeEmbedder):
+        def embed(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+            return [(*fake_vector(t)[:-1], float("nan")) for t in texts]
+
+    embedder = NaNEmbedder()
+    with pytest.raises(InvalidInput, match="non-finite"):
+        Ingestor(db, embedder).ingest_document(
+            claims=_member(world), collection_id=collection, name="nan", text=TEXT_V1
+        )
+    row = su.execute(
+        "select d.id, d.status,"
+        "       (select count(*) from public.embedding_cache as e"
+        "         where e.client_id = d.client_id and e.model like %s)"
+        "  from public.documents as d where d.collection_id = %s and d.name = 'nan'",
+        (f"{embedder.model}:%", collection),
+    ).fetchone()
+    assert row is not None
+    assert row[1:] == ("failed", 0)
+    assert _chunks(su, row[0]) == []
+
+
+def test_every_chunk_embedding_equals_the_vector_the_ingestor_cached_for_its_text(
+    db: Database, world: World, su: psycopg.Connection[Any], collection: uuid.UUID
+) -> None:
+    # The cache rows are written with binary vectors in their own statement; the chunks by
+    # binary COPY: both must hold the provider's vector at float4 precision, bit for bit.
+    embedder = FakeEmbedder()
+    result = Ingestor(db, embedder, embed_batch_size=3).ingest_document(
+        claims={"role": "service_role"},
+        client_id=world.a.client_id,
+        collection_id=collection,
+        name="cached",
+        text=TEXT_V1,
+    )
+    rows = su.execute(
+        "select c.embedding = e.embedding, e.embedding::text"
+        "  from public.document_chunks as c"
+        "  left join public.embedding_cache as e"
+        "    on e.client_id = c.client_id and e.model = %s"
+        "   and e.content_hash = pg_catalog.sha256(convert_to(c.content, 'UTF8'))"
+        " where c.document_id = %s",
+        (f"{embedder.model}:{DIMS}", result.document_id),
+    ).fetchall()
+    assert len(rows) == result.chunks > 3
+    assert all(r[0] is True for r in rows)
+    expected = {fake_vector(c.content) for c in chunk_text(TEXT_V1)}
+    assert {tuple(float(v) for v in r[1].strip("[]").split(",")) for r in rows} == expected
