@@ -598,3 +598,77 @@ def test_every_chunk_embedding_equals_the_vector_the_ingestor_cached_for_its_tex
     assert all(r[0] is True for r in rows)
     expected = {fake_vector(c.content) for c in chunk_text(TEXT_V1)}
     assert {tuple(float(v) for v in r[1].strip("[]").split(",")) for r in rows} == expected
+
+
+def test_the_backend_copies_a_new_documents_chunks_straight_into_the_table(
+    db: Database,
+    world: World,
+    su: psycopg.Connection[Any],
+    collection: uuid.UUID,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    statements: list[str] = []
+    original = psycopg.Cursor.copy
+
+    def spy(self: psycopg.Cursor[Any], statement: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(" ".join(str(statement).split()))
+        return original(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", spy)
+    ingestor = Ingestor(db, FakeEmbedder())
+    first = ingestor.ingest_document(
+        claims={"role": "service_role"},
+        client_id=world.a.client_id,
+        collection_id=collection,
+        name="direct",
+        text=TEXT_V1,
+    )
+    ingestor.ingest_document(
+        claims={"role": "service_role"},
+        client_id=world.a.client_id,
+        collection_id=collection,
+        document_id=first.document_id,
+        name="direct",
+        text=TEXT_V2,
+    )
+
+    # The new document went straight in; its re-ingest was staged (to keep unchanged chunks).
+    assert [s.split(" (")[0] for s in statements] == [
+        "copy public.document_chunks",
+        "copy pg_temp.renum_ingest_chunks",
+    ]
+    rows = _chunks(su, first.document_id)
+    assert [r[2] for r in rows] == [c.content for c in chunk_text(TEXT_V2)]
+    assert {r[5] for r in rows} == {"english"}
+    assert {r[7] for r in rows} == {world.a.client_id}
+
+
+def test_a_failure_after_the_backends_direct_copy_leaves_no_chunk(
+    db: Database,
+    world: World,
+    su: psycopg.Connection[Any],
+    collection: uuid.UUID,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = ingest_module._copy_rows
+
+    def copy_then_fail(*args: Any) -> None:
+        original(*args)  # rows already in document_chunks: then the transaction dies
+        raise InvalidInput("boom after direct copy")
+
+    monkeypatch.setattr(ingest_module, "_copy_rows", copy_then_fail)
+    with pytest.raises(InvalidInput, match="boom after direct copy"):
+        Ingestor(db, FakeEmbedder()).ingest_document(
+            claims={"role": "service_role"},
+            client_id=world.a.client_id,
+            collection_id=collection,
+            name="direct rollback",
+            text=TEXT_V1,
+        )
+    row = su.execute(
+        "select id, status from public.documents where collection_id = %s and name = %s",
+        (collection, "direct rollback"),
+    ).fetchone()
+    assert row is not None
+    assert row[1] == "failed"
+    assert _chunks(su, row[0]) == []
