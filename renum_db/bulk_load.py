@@ -10,28 +10,45 @@ maintenance windows; `drop_indexes=False` (`--keep-indexes`) loads into the live
 
 The indexes are rebuilt even when the load fails (from the definitions the catalog held before
 the drop), so the table is never left without them; a failed rebuild is raised.
+
+Progress: every step reports `BulkLoadProgress` events (stage, done, total, unit, detail), so a
+caller can draw one bar per stage: 'load' after each document and within a document as its
+chunks are embedded and written, 'index' while each shared index is rebuilt (polled from
+`pg_stat_progress_create_index` on a second connection: the rebuild of the HNSW graph is the
+longest step of a big load), then 'analyze' and 'promote'.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 import psycopg
 from psycopg import sql
 
 from renum_db import tenant_indexes
+from renum_db.chunking import validate_chunking
 from renum_db.db import Database
 from renum_db.embeddings import EmbeddingProvider
 from renum_db.errors import wrap_errors
-from renum_db.ingest import DocumentInput, Ingestor
+from renum_db.ingest import DocumentInput, Ingestor, IngestProgress
 
-__all__ = ["SHARED_INDEXES", "BulkLoadReport", "bulk_load"]
+__all__ = [
+    "SHARED_INDEXES",
+    "BulkLoadProgress",
+    "BulkLoadReport",
+    "bulk_load",
+]
 
 SHARED_INDEXES = ("document_chunks_embedding_hnsw_idx", "document_chunks_fts_idx")
+
+POLL_SECONDS: Final = 0.5
+"""How often the index rebuild's progress is read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +58,30 @@ class BulkLoadReport:
     rebuilt: tuple[str, ...]  # shared indexes dropped and built again
     promoted: tuple[UUID, ...]  # tenants given their own HNSW index afterwards
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BulkLoadProgress:
+    """One step of a bulk load. `stage` is 'load' (done/total documents; `chunks` written so
+    far; `detail` names the document in progress and its stage), 'index' (`detail` = index name
+    and its build phase; done/total in `unit`: 'blocks' or 'tuples', 0/0 while a phase reports
+    no count), 'analyze' or 'promote' (0/1 when it starts, 1/1 when done)."""
+
+    stage: str
+    done: int
+    total: int
+    unit: str = ""
+    chunks: int = 0
+    detail: str = ""
+
+
+BulkProgressCallback = Callable[[BulkLoadProgress], None]
+
+_PROGRESS = """
+    select p.phase, p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total
+      from pg_catalog.pg_stat_progress_create_index as p
+     where p.pid = %s
+"""
 
 
 def _definitions(conn: psycopg.Connection[Any]) -> dict[str, str]:
@@ -60,6 +101,63 @@ def _concurrent(definition: str) -> str:
     return "CREATE INDEX CONCURRENTLY IF NOT EXISTS " + definition[len(prefix) :]
 
 
+@contextmanager
+def _watch_index_build(
+    url: str, pid: int, name: str, report: BulkProgressCallback
+) -> Iterator[None]:
+    """Report the progress of the index build run by backend `pid` until the block exits."""
+    stop = threading.Event()
+
+    def poll() -> None:
+        try:
+            with psycopg.connect(url, autocommit=True) as watcher:
+                while not stop.wait(POLL_SECONDS):
+                    row = watcher.execute(_PROGRESS, (pid,)).fetchone()
+                    if row is None:
+                        continue
+                    phase, blocks_done, blocks_total, tuples_done, tuples_total = row
+                    if tuples_total:
+                        done, total, unit = tuples_done, tuples_total, "tuples"
+                    elif blocks_total:
+                        done, total, unit = blocks_done, blocks_total, "blocks"
+                    else:
+                        done, total, unit = 0, 0, ""
+                    report(BulkLoadProgress("index", done, total, unit, detail=f"{name}: {phase}"))
+        except psycopg.Error:
+            return  # progress is best effort: the build itself reports its own errors
+
+    thread = threading.Thread(target=poll, name=f"progress {name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _rebuild(
+    admin: psycopg.Connection[Any],
+    url: str,
+    saved: dict[str, str],
+    maintenance_work_mem: str | None,
+    report: BulkProgressCallback,
+) -> None:
+    if maintenance_work_mem is not None:
+        admin.execute(
+            "select pg_catalog.set_config('maintenance_work_mem', %s, false)",
+            (maintenance_work_mem,),
+        )
+    try:
+        for name, definition in saved.items():
+            report(BulkLoadProgress("index", 0, 0, detail=f"{name}: starting"))
+            with _watch_index_build(url, admin.info.backend_pid, name, report):
+                admin.execute(_concurrent(definition))
+            report(BulkLoadProgress("index", 1, 1, detail=f"{name}: built"))
+    finally:
+        if maintenance_work_mem is not None:
+            admin.execute("reset maintenance_work_mem")
+
+
 def bulk_load(
     url: str,
     documents: Sequence[DocumentInput],
@@ -69,14 +167,25 @@ def bulk_load(
     chunk_size: int = 1000,
     overlap: int = 200,
     drop_indexes: bool = True,
-    progress: Callable[[int, int, int], None] | None = None,
+    maintenance_work_mem: str | None = None,
+    progress: BulkProgressCallback | None = None,
 ) -> BulkLoadReport:
     """Ingest `documents` for `client_id` (as service_role), the shared indexes dropped around
-    the load unless `drop_indexes` is False. `progress(documents_done, documents_total,
-    chunks_written)` is called after each document. Run as the owner of document_chunks."""
+    the load unless `drop_indexes` is False, and rebuilt with `maintenance_work_mem` if given
+    (an HNSW graph that fits in it builds several times faster; a parallel build allocates it
+    as shared memory, so it must fit in /dev/shm; None keeps the server's setting).
+    `progress` receives a BulkLoadProgress at every step. Run as the owner of document_chunks.
+    `documents` is read one at a time (a lazy Sequence keeps only one text in memory)."""
+    validate_chunking(chunk_size, overlap)  # before any index is dropped
     started = time.perf_counter()
-    report = progress or (lambda _done, _total, _chunks: None)
+    report = progress or (lambda _: None)
+    total = len(documents)
     done = chunks = 0
+
+    def on_chunks(event: IngestProgress) -> None:
+        detail = f"{event.stage} {event.done}/{event.total} chunks"
+        report(BulkLoadProgress("load", done, total, "documents", chunks, detail))
+
     with wrap_errors(), psycopg.connect(url, autocommit=True) as admin:
         saved = _definitions(admin) if drop_indexes else {}
         for name in saved:
@@ -84,21 +193,34 @@ def bulk_load(
                 sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
             )
         try:
+            report(BulkLoadProgress("load", 0, total, "documents"))
             with Database(url, min_size=1, max_size=1) as db:
-                results = Ingestor(db, embedder).ingest_documents(
-                    documents,
-                    claims={"role": "service_role"},
-                    client_id=client_id,
-                    chunk_size=chunk_size,
-                    overlap=overlap,
-                )
-                for result in results:
+                ingestor = Ingestor(db, embedder)
+                for doc in documents:
+                    result = ingestor.ingest_document(
+                        claims={"role": "service_role"},
+                        client_id=client_id,
+                        collection_id=doc.collection_id,
+                        name=doc.name,
+                        text=doc.text,
+                        metadata=doc.metadata,
+                        source_type=doc.source_type,
+                        source_url=doc.source_url,
+                        file_type=doc.file_type,
+                        document_id=doc.document_id,
+                        chunk_size=chunk_size,
+                        overlap=overlap,
+                        progress=on_chunks,
+                    )
                     done += 1
                     chunks += result.chunks
-                    report(done, len(documents), chunks)
+                    report(BulkLoadProgress("load", done, total, "documents", chunks))
         finally:
-            for definition in saved.values():
-                admin.execute(_concurrent(definition))
+            _rebuild(admin, url, saved, maintenance_work_mem, report)
+        report(BulkLoadProgress("analyze", 0, 1))
         admin.execute("analyze public.document_chunks")
+        report(BulkLoadProgress("analyze", 1, 1))
+        report(BulkLoadProgress("promote", 0, 1))
         promoted = tuple(tenant_indexes.promote_due(admin))
+        report(BulkLoadProgress("promote", 1, 1, detail=f"{len(promoted)} tenant(s) promoted"))
     return BulkLoadReport(done, chunks, tuple(saved), promoted, time.perf_counter() - started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 from renum_db import __version__, migrations, sqlsource
 from renum_db.config import load_settings
@@ -279,15 +280,77 @@ def _add_tenant_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 # --- bulk-load: the bulk-load procedure as one command (issue 12; docs/operations.md) ----------
 
 
-def _progress_bar(done: int, total: int, chunks: int) -> None:
+class _ProgressBar:
+    """The bulk load's progress on stderr: one bar per stage, redrawn in place on a terminal;
+    elsewhere (a log file, CI) one line per stage change, per 10% of the documents and per
+    index phase, so the log stays short."""
+
     width = 30
-    filled = width * done // max(total, 1)
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} documents, {chunks} chunks"
-    )
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._last = ""
+        self._key: tuple[str, str, int] | None = None
+
+    def __call__(self, event: Any) -> None:
+        if event.stage == "load":
+            count = f"{event.done}/{event.total} documents, {event.chunks} chunks"
+            head = event.stage
+        else:
+            count = f"{event.done:,}/{event.total:,} {event.unit}".rstrip() if event.total else ""
+            head = event.stage
+        fraction = event.done / event.total if event.total else 0.0
+        filled = int(self.width * fraction)
+        bar = f"[{'#' * filled}{'.' * (self.width - filled)}]"
+        line = " ".join(p for p in (f"{head:8s}", bar, count, event.detail) if p)
+        if self.tty:
+            pad = " " * max(0, len(self._last) - len(line))
+            end = "\n" if self._stage_done(event) else ""
+            sys.stderr.write(f"\r{line}{pad}{end}")
+            self._last = "" if end else line
+        else:
+            phase = event.detail.split(":", 1)[-1].strip() if event.stage == "index" else ""
+            key = (event.stage, event.detail.split(":", 1)[0] + phase, int(fraction * 10))
+            if key != self._key or self._stage_done(event):
+                sys.stderr.write(line + "\n")
+            self._key = key
+        sys.stderr.flush()
+
+    @staticmethod
+    def _stage_done(event: Any) -> bool:
+        return (
+            bool(event.total)
+            and event.done == event.total
+            and not (event.stage == "load" and event.detail)
+            and (event.stage != "index" or event.detail.endswith(": built"))
+        )
+
+
+class _TextFiles(Sequence[Any]):
+    """The files as DocumentInputs, each read only when the load reaches it."""
+
+    def __init__(self, paths: Sequence[Any], collection_id: Any) -> None:
+        self._paths = list(paths)
+        self._collection = collection_id
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        from renum_db.ingest import DocumentInput
+
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        path = self._paths[index]
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read {path} as UTF-8 text: {exc}") from None
+        return DocumentInput(collection_id=self._collection, name=path.name, text=text)
 
 
 def _cmd_bulk_load(args: argparse.Namespace) -> int:
@@ -295,22 +358,20 @@ def _cmd_bulk_load(args: argparse.Namespace) -> int:
 
     from renum_db.bulk_load import bulk_load
     from renum_db.embeddings import embedding_provider_from_env
-    from renum_db.ingest import DocumentInput
 
-    collection = uuid.UUID(args.collection_id)
-    documents = [
-        DocumentInput(collection_id=collection, name=path.name, text=path.read_text("utf-8"))
-        for path in args.files
-    ]
+    missing = [str(p) for p in args.files if not p.is_file()]
+    if missing:  # before any index is dropped
+        raise ValueError(f"not a file: {', '.join(missing)}")
     report = bulk_load(
         migrations.resolve_target().url,
-        documents,
+        _TextFiles(args.files, uuid.UUID(args.collection_id)),
         client_id=uuid.UUID(args.client_id),
         embedder=embedding_provider_from_env(),
         chunk_size=args.chunk_size,
         overlap=args.overlap,
         drop_indexes=not args.keep_indexes,
-        progress=_progress_bar,
+        maintenance_work_mem=args.maintenance_work_mem,
+        progress=_ProgressBar(),
     )
     print(
         f"{report.documents} document(s), {report.chunks} chunk(s) in {report.seconds:.1f} s; "
@@ -332,6 +393,11 @@ def _add_bulk_load_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (1000)")
     p.add_argument("--overlap", type=int, default=200, help="characters of overlap (200)")
     p.add_argument("--keep-indexes", action="store_true", help="load into the live, indexed table")
+    p.add_argument(
+        "--maintenance-work-mem",
+        help="maintenance_work_mem for the index rebuild, e.g. 2GB (must fit in /dev/shm for a"
+        " parallel build; default: the server's)",
+    )
     p.add_argument("files", nargs="+", type=Path, help="UTF-8 text files, one document each")
     p.set_defaults(func=_cmd_bulk_load)
 

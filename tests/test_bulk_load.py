@@ -4,6 +4,7 @@ valid, also when the load fails."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from renum_db.bulk_load import SHARED_INDEXES, bulk_load
+from renum_db import bulk_load as bulk_load_module
+from renum_db.bulk_load import SHARED_INDEXES, BulkLoadProgress, bulk_load
 from renum_db.cli import main
 from renum_db.embeddings import LexicalHashingEmbeddings
 from renum_db.errors import InvalidInput
@@ -62,12 +64,13 @@ def test_bulk_load_ingests_every_document_and_rebuilds_the_shared_indexes(
     db_url: str, world: World
 ) -> None:
     collection = collection_of(db_url, world.a.client_id)
-    seen: list[tuple[int, int, int]] = []
+    seen: list[BulkLoadProgress] = []
     during: list[dict[str, bool]] = []
 
-    def progress(done: int, total: int, chunks: int) -> None:
-        seen.append((done, total, chunks))
-        during.append(shared_indexes(db_url))
+    def progress(event: BulkLoadProgress) -> None:
+        seen.append(event)
+        if event.stage == "load" and not event.detail:
+            during.append(shared_indexes(db_url))
 
     report = bulk_load(
         db_url,
@@ -76,6 +79,7 @@ def test_bulk_load_ingests_every_document_and_rebuilds_the_shared_indexes(
         embedder=LexicalHashingEmbeddings(),
         chunk_size=200,
         overlap=0,
+        maintenance_work_mem="64MB",
         progress=progress,
     )
     assert report.documents == 3
@@ -83,8 +87,69 @@ def test_bulk_load_ingests_every_document_and_rebuilds_the_shared_indexes(
     assert report.chunks > 3
     assert set(report.rebuilt) == set(SHARED_INDEXES)
     assert shared_indexes(db_url) == dict.fromkeys(SHARED_INDEXES, True)
-    assert [(d, t) for d, t, _ in seen] == [(1, 3), (2, 3), (3, 3)]
-    assert during == [{}, {}, {}]  # the load ran without the shared indexes
+    documents = [(e.done, e.total) for e in seen if e.stage == "load" and not e.detail]
+    assert documents == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert during == [{}, {}, {}, {}]  # the load ran without the shared indexes
+    # Within each document: its chunks embedded, then written.
+    assert any(e.stage == "load" and e.detail.startswith("writing") for e in seen)
+    built = [e.detail for e in seen if e.stage == "index" and e.detail.endswith(": built")]
+    assert sorted(built) == sorted(f"{name}: built" for name in SHARED_INDEXES)
+    assert [(e.stage, e.done) for e in seen if e.stage in ("analyze", "promote")] == [
+        ("analyze", 0),
+        ("analyze", 1),
+        ("promote", 0),
+        ("promote", 1),
+    ]
+
+
+def test_the_index_rebuild_reports_its_build_phase_while_it_runs(
+    db_url: str, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Setup: once the documents are loaded, an open transaction writing document_chunks makes
+    # the concurrent rebuild wait for it ("waiting for writers"), so the rebuild is certainly
+    # running when its progress is read.
+    monkeypatch.setattr(bulk_load_module, "POLL_SECONDS", 0.05)
+    collection = collection_of(db_url, world.b.client_id)
+    loaded, locked, waiting = threading.Event(), threading.Event(), threading.Event()
+    phases: list[str] = []
+    failures: list[BaseException] = []
+
+    def progress(event: BulkLoadProgress) -> None:
+        if event.stage == "load" and event.total and event.done == event.total:
+            loaded.set()
+            locked.wait(timeout=60)
+        if event.stage == "index":
+            phases.append(event.detail)
+            if "waiting for writers" in event.detail:
+                waiting.set()
+
+    def load() -> None:
+        try:
+            bulk_load(
+                db_url,
+                docs(collection, "watched", 1),
+                client_id=world.b.client_id,
+                embedder=LexicalHashingEmbeddings(),
+                progress=progress,
+            )
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=load)
+    with psycopg.connect(db_url) as writer:
+        thread.start()
+        assert loaded.wait(timeout=60)
+        writer.execute("lock table public.document_chunks in row exclusive mode")
+        locked.set()
+        seen_waiting = waiting.wait(timeout=60)
+        writer.rollback()  # let the rebuild go on
+    thread.join(timeout=120)
+
+    # Assertion
+    assert not failures
+    assert seen_waiting, phases
+    assert any(p.startswith(f"{SHARED_INDEXES[0]}: waiting for writers") for p in phases)
+    assert shared_indexes(db_url) == dict.fromkeys(SHARED_INDEXES, True)
 
 
 def test_a_failed_load_still_rebuilds_the_shared_indexes(db_url: str, world: World) -> None:
