@@ -309,8 +309,8 @@ class _ProgressBar:
             sys.stderr.write(f"\r{line}{pad}{end}")
             self._last = "" if end else line
         else:
-            phase = event.detail.split(":", 1)[-1].strip() if event.stage == "index" else ""
-            key = (event.stage, event.detail.split(":", 1)[0] + phase, int(fraction * 10))
+            detail = "" if event.stage == "load" else event.detail  # not every chunk batch
+            key = (event.stage, detail, int(fraction * 10))
             if key != self._key or self._stage_done(event):
                 sys.stderr.write(line + "\n")
             self._key = key
