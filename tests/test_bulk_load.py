@@ -210,3 +210,25 @@ def test_the_cli_loads_files_with_a_progress_bar(
     assert "2/2 documents" in out.err
     assert out.out.startswith("2 document(s)")
     assert chunks_of(db_url, world.b.client_id, ["note0.txt", "note1.txt"]) >= 2
+
+
+def test_the_cli_refuses_a_missing_file_before_touching_the_indexes(
+    db_url: str,
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code = main(
+        [
+            "bulk-load",
+            "--client-id", str(world.b.client_id),
+            "--collection-id", str(collection_of(db_url, world.b.client_id)),
+            str(tmp_path / "absent.txt"),
+        ]
+    )  # fmt: skip
+    assert code == 2
+    assert "not a file" in capsys.readouterr().err
+    assert shared_indexes(db_url) == dict.fromkeys(SHARED_INDEXES, True)
