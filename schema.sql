@@ -1066,6 +1066,71 @@ ALTER FUNCTION private.chunk_tenant_estimate(client_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION private.chunk_tenant_estimate(client_id uuid) IS 'Estimated rows and share of document_chunks held by one client, from the planner statistics (pg_stats, reltuples); no row before the first ANALYZE.';
 
 --
+-- Name: create_tenant_chunk_walk(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.create_tenant_chunk_walk(client_id uuid) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
+begin
+  -- pgvector defines hnsw.* when its library loads; the SET clauses below need it loaded.
+  perform extensions.vector_dims('[1]'::extensions.vector);
+  execute pg_catalog.format($ddl$
+    create or replace function private.%1$I(
+      query_embedding extensions.vector,
+      candidate_count integer,
+      document_ids uuid[] default null,
+      metadata_filter jsonb default null
+    )
+    returns table (id uuid, distance double precision)
+    language plpgsql
+    stable
+    security invoker
+    set search_path = ''
+    set hnsw.iterative_scan = 'relaxed_order'
+    set hnsw.ef_search = '64'
+    set enable_sort = 'off'
+    set enable_incremental_sort = 'off'
+    as $body$
+    begin
+      return query
+        select c.id, c.embedding operator(extensions.<=>) %1$I.query_embedding
+          from public.document_chunks as c
+         where c.client_id = %2$L::uuid
+           and c.embedding is not null
+           and (%1$I.document_ids is null or c.document_id = any (%1$I.document_ids))
+           and (%1$I.metadata_filter is null or c.metadata @> %1$I.metadata_filter)
+         order by c.embedding operator(extensions.<=>) %1$I.query_embedding
+         limit %1$I.candidate_count;
+    end;
+    $body$
+  $ddl$, walk, client_id);
+  execute pg_catalog.format(
+    'comment on function private.%I(extensions.vector, integer, uuid[], jsonb) is %L',
+    walk,
+    pg_catalog.format('The walk of client %s''s own partial HNSW index (written by private.create_tenant_chunk_walk on promotion).', client_id));
+  execute pg_catalog.format(
+    'revoke all on function private.%I(extensions.vector, integer, uuid[], jsonb) from public',
+    walk);
+  execute pg_catalog.format(
+    'grant execute on function private.%I(extensions.vector, integer, uuid[], jsonb) to authenticated, service_role',
+    walk);
+  return walk;
+end;
+$_$;
+
+ALTER FUNCTION private.create_tenant_chunk_walk(client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_tenant_chunk_walk(client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.create_tenant_chunk_walk(client_id uuid) IS 'Writes private.nearest_chunks_t_<client hex>, the walk of one promoted client''s partial HNSW index with the client as a literal (its plan is kept per session). Called by the promotion procedure; returns the function''s name.';
+
+--
 -- Name: current_user_id(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1089,6 +1154,29 @@ ALTER FUNCTION private.current_user_id() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.current_user_id() IS 'auth.uid() when that user has a profile and is neither banned, soft-deleted nor suspended; null otherwise.';
+
+--
+-- Name: drop_tenant_chunk_walk(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.drop_tenant_chunk_walk(client_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  execute pg_catalog.format(
+    'drop function if exists private.%I(extensions.vector, integer, uuid[], jsonb)',
+    'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', ''));
+end;
+$$;
+
+ALTER FUNCTION private.drop_tenant_chunk_walk(client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION drop_tenant_chunk_walk(client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.drop_tenant_chunk_walk(client_id uuid) IS 'Drops private.nearest_chunks_t_<client hex>, the walk function of a demoted client. Called by the demotion procedure.';
 
 --
 -- Name: enforce_monthly_token_quota(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1400,7 +1488,17 @@ CREATE FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedd
     SET enable_sort TO 'off'
     SET enable_incremental_sort TO 'off'
     AS $_$
+declare
+  walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
 begin
+  if pg_catalog.to_regprocedure(
+       'private.' || walk || '(extensions.vector, integer, uuid[], jsonb)') is not null then
+    -- Planning this call locks no relation; the walk's kept plan locks the table and one index.
+    return query execute pg_catalog.format(
+      'select w.id, w.distance from private.%I($1, $2, $3, $4) as w', walk)
+      using query_embedding, candidate_count, document_ids, metadata_filter;
+    return;
+  end if;
   return query execute pg_catalog.format(
     'select c.id, c.embedding operator(extensions.<=>) $1
        from public.document_chunks as c
@@ -5073,12 +5171,24 @@ GRANT ALL ON FUNCTION private.chunk_tenant_estimate(client_id uuid) TO authentic
 GRANT ALL ON FUNCTION private.chunk_tenant_estimate(client_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION create_tenant_chunk_walk(client_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.create_tenant_chunk_walk(client_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION current_user_id(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.current_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.current_user_id() TO authenticated;
 GRANT ALL ON FUNCTION private.current_user_id() TO service_role;
+
+--
+-- Name: FUNCTION drop_tenant_chunk_walk(client_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.drop_tenant_chunk_walk(client_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION enforce_monthly_token_quota(client_id uuid); Type: ACL; Schema: private; Owner: postgres

@@ -1,6 +1,7 @@
 -- transactional: false
 --
--- 0019 rollback: the search route of 0018 (one statement), the shared HNSW index rebuilt at
+-- 0019 rollback: the tenant walk functions and their writers dropped, the tenant-index walk,
+-- the shared walk and the search route of 0018, the shared HNSW index rebuilt at
 -- ef_construction 64 (concurrently, same name), embeddings stored with the default storage
 -- (extended; rows written meanwhile keep their inline vectors until rewritten).
 
@@ -62,6 +63,69 @@ comment on function private.nearest_chunks_hnsw(uuid, extensions.vector, integer
 revoke all on function private.nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb) from public;
 grant execute on function private.nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb) to authenticated, service_role;
 -- <<< sql/functions/private.nearest_chunks_hnsw.sql
+
+-- >>> sql/functions/private.nearest_chunks_tenant_index.sql
+/* why: the HNSW walk over a promoted tenant's own partial index
+   (`where client_id = '<tenant>'::uuid`, registry private.tenant_chunk_indexes). The planner
+   uses a partial index only when it can prove that the query's predicate implies the index's,
+   which a parameter never allows: so the tenant id is written into the statement as a literal
+   (format %L of a uuid value, never caller text) and the statement is planned per call
+   (EXECUTE). The other values are passed as parameters. Same walk settings as the shared walk
+   (private.nearest_chunks_hnsw): iterative scan in relaxed order (the caller over-fetches and
+   re-sorts by the exact distances returned), ef_search 64, sorts disabled so the only plan is an
+   index walk. language plpgsql: EXECUTE needs it.
+   security invoker: RLS applies, on top of the explicit tenant predicate. */
+create or replace function private.nearest_chunks_tenant_index(
+  client_id uuid,
+  query_embedding extensions.vector,
+  candidate_count integer,
+  document_ids uuid[] default null,
+  metadata_filter jsonb default null
+)
+returns table (id uuid, distance double precision)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+set hnsw.iterative_scan = 'relaxed_order'
+set hnsw.ef_search = '64'
+set enable_sort = 'off'
+set enable_incremental_sort = 'off'
+as $$
+begin
+  return query execute pg_catalog.format(
+    'select c.id, c.embedding operator(extensions.<=>) $1
+       from public.document_chunks as c
+      where c.client_id = %L::uuid
+        and c.embedding is not null
+        and ($3::uuid[] is null or c.document_id = any ($3::uuid[]))
+        and ($4::jsonb is null or c.metadata @> $4::jsonb)
+      order by c.embedding operator(extensions.<=>) $1
+      limit $2',
+    nearest_chunks_tenant_index.client_id)
+    using query_embedding, candidate_count, document_ids, metadata_filter;
+end;
+$$;
+
+comment on function private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb) is
+  'Up to candidate_count chunks of one promoted client nearest to query_embedding, by walking the client''s own partial HNSW index (iterative scan, relaxed order: re-sort the result by distance).';
+
+revoke all on function private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb) from public;
+grant execute on function private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb) to authenticated, service_role;
+-- <<< sql/functions/private.nearest_chunks_tenant_index.sql
+
+-- The walk functions of promoted tenants, then their writers.
+do $$
+declare
+  client uuid;
+begin
+  for client in select t.client_id from private.tenant_chunk_indexes as t order by 1 loop
+    perform private.drop_tenant_chunk_walk(client);
+  end loop;
+end
+$$;
+drop function if exists private.drop_tenant_chunk_walk(uuid);
+drop function if exists private.create_tenant_chunk_walk(uuid);
 
 -- >>> sql/functions/private.chunk_search_route.sql
 /* why: one place decides how public.search_embeddings finds a tenant's nearest chunks:

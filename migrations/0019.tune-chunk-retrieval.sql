@@ -7,7 +7,10 @@
 --       2. the shared HNSW index is rebuilt with ef_construction = 128 (was 64), same name;
 --       3. private.chunk_search_route checks cheapest first, one statement per check, and keeps
 --          a tenant's bounded row count and share of the table for 60 seconds per session;
---       4. private.nearest_chunks_hnsw (the shared-index walk) in PL/pgSQL, its plan kept.
+--       4. private.nearest_chunks_hnsw (the shared-index walk) in PL/pgSQL, its plan kept;
+--       5. one walk function per promoted tenant (private.create_tenant_chunk_walk writes
+--          private.nearest_chunks_t_<client hex> on promotion, private.drop_tenant_chunk_walk
+--          removes it on demotion), called by private.nearest_chunks_tenant_index.
 -- why (issue 12, measured in bench/results.md and docs/retrieval.md):
 --   1. a 1536-d vector is 6 KB, above the 2 KB TOAST threshold, so every exact distance fetched
 --      it through the TOAST index: an exact scan of 1,000 rows took 9.4 ms against 1.9 ms with the
@@ -21,7 +24,10 @@
 --   3. the single statement of 0018 locked 31 relations on every call (the registry, the table
 --      and its indexes, the fifteen catalog relations behind pg_stats), beyond the 16 a backend
 --      keeps on the lock manager's fast path; and the SQL-language shared walk was planned on
---      every call, locking every index of document_chunks (PostgreSQL 16).
+--      every call, locking every index of document_chunks (PostgreSQL 16);
+--   5. the walk of a promoted tenant's partial index was planned on every call (a partial index
+--      is used only for a literal tenant), locking every index of document_chunks: 20 relation
+--      locks per search with two promoted tenants, 7 + one per promoted tenant on the table.
 -- Safe on a live database: `set storage` takes a SHARE UPDATE EXCLUSIVE lock and rewrites
 -- nothing; the new index is built concurrently beside the old one, which serves searches until
 -- it is dropped concurrently, and the rename is a catalog update. Resumable: an interrupted
@@ -106,6 +112,180 @@ comment on function private.nearest_chunks_hnsw(uuid, extensions.vector, integer
 revoke all on function private.nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb) from public;
 grant execute on function private.nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb) to authenticated, service_role;
 -- <<< sql/functions/private.nearest_chunks_hnsw.sql
+
+-- >>> sql/functions/private.create_tenant_chunk_walk.sql
+/* why: a promoted tenant's search walks its own partial HNSW index
+   (`where client_id = '<tenant>'::uuid`). The planner uses a partial index only when the query
+   names that tenant as a literal, so the walk cannot be one shared statement with a parameter:
+   0018 planned it on every call (EXECUTE), and planning locks every index of document_chunks
+   (seven plus one per promoted tenant: 20+ relation locks per search, beyond the 16 a backend
+   keeps on the lock manager's fast path, measured in bench/results.md). This function writes,
+   for one promoted tenant, a PL/pgSQL walk function whose only difference from the template
+   below is the tenant literal: private.nearest_chunks_t_<client hex>. Its statement is planned
+   once per session and the plan kept, and running a kept plan locks only document_chunks and
+   the index it walks. The promotion procedure (renum-db tenant-index promote) calls it before it
+   marks the index 'ready'; private.drop_tenant_chunk_walk removes it on demotion.
+   The walk: iterative scan in relaxed order (the caller over-fetches and re-sorts by the exact
+   distances returned), ef_search 64, sorts disabled so the only plan is the index walk; security
+   invoker, so RLS applies on top of the tenant literal.
+   security invoker and executable only by the migrating/operator role: it creates a function in
+   the schema `private`, which only that role may do. The tenant id is a uuid value written with
+   format %L, never caller text. */
+create or replace function private.create_tenant_chunk_walk(client_id uuid)
+returns text
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
+begin
+  -- pgvector defines hnsw.* when its library loads; the SET clauses below need it loaded.
+  perform extensions.vector_dims('[1]'::extensions.vector);
+  execute pg_catalog.format($ddl$
+    create or replace function private.%1$I(
+      query_embedding extensions.vector,
+      candidate_count integer,
+      document_ids uuid[] default null,
+      metadata_filter jsonb default null
+    )
+    returns table (id uuid, distance double precision)
+    language plpgsql
+    stable
+    security invoker
+    set search_path = ''
+    set hnsw.iterative_scan = 'relaxed_order'
+    set hnsw.ef_search = '64'
+    set enable_sort = 'off'
+    set enable_incremental_sort = 'off'
+    as $body$
+    begin
+      return query
+        select c.id, c.embedding operator(extensions.<=>) %1$I.query_embedding
+          from public.document_chunks as c
+         where c.client_id = %2$L::uuid
+           and c.embedding is not null
+           and (%1$I.document_ids is null or c.document_id = any (%1$I.document_ids))
+           and (%1$I.metadata_filter is null or c.metadata @> %1$I.metadata_filter)
+         order by c.embedding operator(extensions.<=>) %1$I.query_embedding
+         limit %1$I.candidate_count;
+    end;
+    $body$
+  $ddl$, walk, client_id);
+  execute pg_catalog.format(
+    'comment on function private.%I(extensions.vector, integer, uuid[], jsonb) is %L',
+    walk,
+    pg_catalog.format('The walk of client %s''s own partial HNSW index (written by private.create_tenant_chunk_walk on promotion).', client_id));
+  execute pg_catalog.format(
+    'revoke all on function private.%I(extensions.vector, integer, uuid[], jsonb) from public',
+    walk);
+  execute pg_catalog.format(
+    'grant execute on function private.%I(extensions.vector, integer, uuid[], jsonb) to authenticated, service_role',
+    walk);
+  return walk;
+end;
+$$;
+
+comment on function private.create_tenant_chunk_walk(uuid) is
+  'Writes private.nearest_chunks_t_<client hex>, the walk of one promoted client''s partial HNSW index with the client as a literal (its plan is kept per session). Called by the promotion procedure; returns the function''s name.';
+
+revoke all on function private.create_tenant_chunk_walk(uuid) from public, anon, authenticated, service_role;
+-- <<< sql/functions/private.create_tenant_chunk_walk.sql
+
+-- >>> sql/functions/private.drop_tenant_chunk_walk.sql
+/* why: the counterpart of private.create_tenant_chunk_walk, for demotion (renum-db tenant-index
+   demote): drops the client's walk function once the registry says 'retiring', so no search
+   calls it any more. Idempotent. security invoker, executable only by the operator role. */
+create or replace function private.drop_tenant_chunk_walk(client_id uuid)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  execute pg_catalog.format(
+    'drop function if exists private.%I(extensions.vector, integer, uuid[], jsonb)',
+    'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', ''));
+end;
+$$;
+
+comment on function private.drop_tenant_chunk_walk(uuid) is
+  'Drops private.nearest_chunks_t_<client hex>, the walk function of a demoted client. Called by the demotion procedure.';
+
+revoke all on function private.drop_tenant_chunk_walk(uuid) from public, anon, authenticated, service_role;
+-- <<< sql/functions/private.drop_tenant_chunk_walk.sql
+
+-- >>> sql/functions/private.nearest_chunks_tenant_index.sql
+/* why: the HNSW walk over a promoted tenant's own partial index
+   (`where client_id = '<tenant>'::uuid`, registry private.tenant_chunk_indexes). The planner
+   uses a partial index only when it can prove that the query's predicate implies the index's,
+   which a parameter never allows: so the tenant id is written into the statement as a literal
+   (format %L of a uuid value, never caller text) and the statement is planned per call
+   (EXECUTE). The other values are passed as parameters. Same walk settings as the shared walk
+   (private.nearest_chunks_hnsw): iterative scan in relaxed order (the caller over-fetches and
+   re-sorts by the exact distances returned), ef_search 64, sorts disabled so the only plan is an
+   index walk. language plpgsql: EXECUTE needs it.
+   Since 0019 the promotion writes a walk function per tenant (private.create_tenant_chunk_walk:
+   private.nearest_chunks_t_<client hex>, the same statement with the tenant literal, its plan
+   kept per session); this function calls it when it exists, so a search no longer plans the
+   walk, which locked every index of document_chunks on every call. A tenant promoted before
+   0019 without one is walked by the statement planned per call, as before.
+   security invoker: RLS applies, on top of the explicit tenant predicate. */
+create or replace function private.nearest_chunks_tenant_index(
+  client_id uuid,
+  query_embedding extensions.vector,
+  candidate_count integer,
+  document_ids uuid[] default null,
+  metadata_filter jsonb default null
+)
+returns table (id uuid, distance double precision)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+set hnsw.iterative_scan = 'relaxed_order'
+set hnsw.ef_search = '64'
+set enable_sort = 'off'
+set enable_incremental_sort = 'off'
+as $$
+declare
+  walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
+begin
+  if pg_catalog.to_regprocedure(
+       'private.' || walk || '(extensions.vector, integer, uuid[], jsonb)') is not null then
+    -- Planning this call locks no relation; the walk's kept plan locks the table and one index.
+    return query execute pg_catalog.format(
+      'select w.id, w.distance from private.%I($1, $2, $3, $4) as w', walk)
+      using query_embedding, candidate_count, document_ids, metadata_filter;
+    return;
+  end if;
+  return query execute pg_catalog.format(
+    'select c.id, c.embedding operator(extensions.<=>) $1
+       from public.document_chunks as c
+      where c.client_id = %L::uuid
+        and c.embedding is not null
+        and ($3::uuid[] is null or c.document_id = any ($3::uuid[]))
+        and ($4::jsonb is null or c.metadata @> $4::jsonb)
+      order by c.embedding operator(extensions.<=>) $1
+      limit $2',
+    nearest_chunks_tenant_index.client_id)
+    using query_embedding, candidate_count, document_ids, metadata_filter;
+end;
+$$;
+
+comment on function private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb) is
+  'Up to candidate_count chunks of one promoted client nearest to query_embedding, by walking the client''s own partial HNSW index (iterative scan, relaxed order: re-sort the result by distance).';
+
+revoke all on function private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb) from public;
+grant execute on function private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb) to authenticated, service_role;
+-- <<< sql/functions/private.nearest_chunks_tenant_index.sql
+
+-- Tenants promoted before this migration get their walk function now.
+select private.create_tenant_chunk_walk(t.client_id)
+  from private.tenant_chunk_indexes as t
+ where t.state = 'ready';
 
 -- >>> sql/functions/private.chunk_search_route.sql
 /* why: one place decides how a search finds a tenant's nearest chunks (private.search_embeddings):

@@ -478,3 +478,54 @@ def test_embeddings_are_stored_in_the_row_and_the_shared_graph_is_built_at_128(c
     assert row is not None
     assert row[0] == "m"
     assert sorted(row[1]) == ["ef_construction=128", "m=16"]
+
+
+def _walk_exists(conn: Conn, client_id: uuid.UUID) -> bool:
+    row = conn.execute(
+        "select to_regprocedure(%s) is not null",
+        (f"private.nearest_chunks_t_{client_id.hex}(extensions.vector, integer, uuid[], jsonb)",),
+    ).fetchone()
+    assert row is not None
+    return bool(row[0])
+
+
+def test_promotion_writes_the_tenants_walk_function_and_demotion_drops_it(
+    admin: Conn, data: Data
+) -> None:
+    assert not _walk_exists(admin, data.b.tenant)
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    assert _walk_exists(admin, data.b.tenant)
+    tenant_indexes.demote(admin, data.b.tenant)
+    assert not _walk_exists(admin, data.b.tenant)
+
+
+def test_the_walk_function_is_not_for_api_roles_to_write(vconn: Conn, data: Data) -> None:
+    with pytest.raises(PermissionDenied), acting(vconn, data.world.claims("admin")):
+        vconn.execute("select private.create_tenant_chunk_walk(%s)", (data.a.tenant,))
+
+
+def test_a_warm_tenant_index_search_locks_fewer_relations_than_the_fast_path_holds(
+    admin: Conn, db_url: str, data: Data
+) -> None:
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=32)
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)  # one more index on the table
+    q = str(query_of(data.a, 9)).replace(" ", "")
+    claims = data.world.claims("viewer")
+    count, statistics = _relation_locks(db_url, claims, SEARCH_SQL, (q,), exact_max=5)
+    assert not statistics
+    assert count <= 16
+
+
+def test_a_tenant_without_its_walk_function_is_still_walked_through_its_index(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    admin.execute("select private.drop_tenant_chunk_walk(%s)", (data.b.tenant,))
+    own = tenant_indexes.index_name_for(data.b.tenant)
+    q = query_of(data.b, 3)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    before = scans(vconn, own)
+    with acting(vconn, data.world.claims("other")):
+        rows = search(vconn, q, match_count=10)
+    assert scans(vconn, own) > before
+    assert [r[0] for r in rows] == exact(data.b, q, 10)
