@@ -37,7 +37,9 @@
 set lock_timeout = '10s';
 set statement_timeout = 0; -- an index build on a large table may take long; it blocks no one
 
+begin;
 alter table public.document_chunks alter column embedding set storage main;
+commit;
 
 create index concurrently if not exists document_chunks_embedding_hnsw_next
   on public.document_chunks
@@ -46,7 +48,10 @@ create index concurrently if not exists document_chunks_embedding_hnsw_next
 
 drop index concurrently if exists public.document_chunks_embedding_hnsw_idx;
 
+-- The index keeps the name every tool and document uses (nothing refers to an index by name
+-- at run time; the planner picks it by definition):
 alter index if exists public.document_chunks_embedding_hnsw_next
+  -- squawk-ignore renaming-object
   rename to document_chunks_embedding_hnsw_idx;
 
 begin;
