@@ -288,9 +288,13 @@ grant execute on function private.nearest_chunks_tenant_index(uuid, extensions.v
 -- <<< sql/functions/private.nearest_chunks_tenant_index.sql
 
 -- Tenants promoted before this migration get their walk function now.
-select private.create_tenant_chunk_walk(t.client_id)
-  from private.tenant_chunk_indexes as t
- where t.state = 'ready';
+do $$
+begin
+  perform private.create_tenant_chunk_walk(t.client_id)
+     from private.tenant_chunk_indexes as t
+    where t.state = 'ready';
+end
+$$;
 
 -- >>> sql/functions/private.chunk_search_route.sql
 /* why: one place decides how a search finds a tenant's nearest chunks (private.search_embeddings):
