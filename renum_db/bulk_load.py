@@ -87,7 +87,8 @@ _PROGRESS = """
 def _definitions(conn: psycopg.Connection[Any]) -> dict[str, str]:
     rows = conn.execute(
         "select indexname, indexdef from pg_catalog.pg_indexes "
-        "where schemaname = 'public' and tablename = 'document_chunks' and indexname = any (%s)",
+        "where schemaname = 'public' and tablename = 'document_chunks' and indexname = any (%s) "
+        "order by indexname",
         (list(SHARED_INDEXES),),
     ).fetchall()
     return {str(row[0]): str(row[1]) for row in rows}
