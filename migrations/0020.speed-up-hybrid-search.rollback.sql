@@ -1,6 +1,9 @@
 -- 0020 speed-up-hybrid-search (rollback): private.hybrid_search as 0015 left it (it ranks every
 -- text match under the caller's RLS), and private.text_search_matches dropped.
 
+set local lock_timeout = '10s';
+set local statement_timeout = '5min';
+
 -- >>> sql/functions/private.hybrid_search.sql
 /* why: keyword and semantic search fused, for queries where exact words matter (names, codes,
    Portuguese terms an embedding blurs). Two ranked lists over the same tenant scope:

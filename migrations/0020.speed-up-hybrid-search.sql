@@ -14,6 +14,9 @@
 -- Signatures, return types, validation and SQLSTATEs are unchanged. Only functions change (no
 -- table, no index): safe on a live database.
 
+set local lock_timeout = '10s';
+set local statement_timeout = '5min';
+
 -- >>> sql/functions/private.text_search_matches.sql
 /* why: the text side of private.hybrid_search, with a cost that does not grow with the number of
    chunks a text matches (issue 12: 138 ms for a big tenant when the text matched 12% of it).

@@ -133,7 +133,14 @@ def text_ranks(conn: Conn, corpus: Corpus, text: str) -> dict[uuid.UUID, float]:
 
 
 def reference(
-    conn: Conn, corpus: Corpus, text: str, query: list[float], k: int, ftw: float, sw: float, rrf_k: int
+    conn: Conn,
+    corpus: Corpus,
+    text: str,
+    query: list[float],
+    k: int,
+    ftw: float,
+    sw: float,
+    rrf_k: int,
 ) -> list[tuple[uuid.UUID, int | None, int | None, float]]:
     """(id, semantic_position, text_position, score) of the expected fusion, best first."""
     depth = min(200, 2 * k)
@@ -260,7 +267,9 @@ def test_hybrid_search_with_a_small_text_pool_still_fuses_consistently(
         if r["semantic_position"] is not None:
             assert r["semantic_position"] == semantic.index(r["id"]) + 1
     texted = sorted((r for r in rows if r["text_position"]), key=lambda r: r["text_position"])
-    assert [r["text_rank"] for r in texted] == sorted((r["text_rank"] for r in texted), reverse=True)
+    assert [r["text_rank"] for r in texted] == sorted(
+        (r["text_rank"] for r in texted), reverse=True
+    )
     for r in rows:
         assert r["id"] in data.a.texts
         if r["text_position"] is not None:
