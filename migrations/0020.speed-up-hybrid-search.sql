@@ -88,7 +88,8 @@ begin
     -- planner picks from this tenant's and this word's statistics: the GIN index for a rare
     -- word, a bitmap AND of GIN and the tenant's key range, or the tenant's rows in order
     -- stopping after pool_size matches for a common one. A constant statement, parameters only.
-    execute 'select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, $2))
+    execute 'select pg_catalog.array_agg(p.id),
+                    pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, $2))
                from (select c.id, c.fts
                        from public.document_chunks as c
                       where c.client_id = $1
@@ -131,15 +132,19 @@ grant execute on function private.text_search_matches(uuid, tsquery, integer, in
    Portuguese terms an embedding blurs). Two ranked lists over the same tenant scope:
    - full text: document_chunks.fts (a generated tsvector, GIN-indexed) matched against the query
      parsed with websearch_to_tsquery in the text search configuration of every knowledge base in
-     scope (Portuguese, English, ... per knowledge base; the parsed queries are OR-ed), ranked by
-     ts_rank_cd;
+     scope (Portuguese, English, ... per knowledge base; one parse per distinct language, OR-ed),
+     ranked by ts_rank_cd in private.text_search_matches (security definer: the GIN index is
+     unusable under RLS), over a bounded pool of 10 x depth matches (renum.hybrid_text_pool)
+     plus every matching chunk of the semantic list: exact when the tenant has at most that many
+     matches, bounded in cost when a broad text matches thousands (docs/retrieval.md);
    - semantic: private.search_embeddings (same scoping and validation, same tenant);
-   each list takes the top 2 x match_count (at most 200), and they are fused by reciprocal rank
+   each list takes the top depth = 2 x match_count (at most 200), and they are fused by reciprocal rank
    fusion: score = full_text_weight / (rrf_k + text_position) + semantic_weight / (rrf_k +
    semantic_position). Unlike the usual recipe, every component is returned: similarity (always
    computed), text_rank, both positions (null when a list did not return the chunk) and score.
    Errors as search_embeddings, plus 22004/22023 for an empty query_text, negative weights, both
-   weights zero, or rrf_k < 1. security invoker; volatile because it may record usage.
+   weights zero, or rrf_k < 1. security invoker; volatile because it may record usage; generic
+   plans (its statements name one tenant; planning them cost more than running them).
    Returns public.hybrid_search_match, a named composite type, because a row found by one list
    only has null text_rank / positions: PostgREST's type generator types `returns table` columns
    as never null but composite fields as nullable. Called through public.hybrid_search and
