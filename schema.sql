@@ -927,55 +927,81 @@ COMMENT ON FUNCTION private.cancel_own_investigation(investigation_id uuid) IS '
 --
 
 CREATE FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb) RETURNS text
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
+declare
+  exact_max integer := coalesce(
+    nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')::integer, 1000);
+  min_share double precision := coalesce(
+    nullif(pg_catalog.current_setting('renum.search_shared_min_share', true), '')
+      ::double precision, 0.5);
+  cache_key text;
+  cached text;
+  tenant_rows bigint;
+  share_text text;
+  share double precision;
 begin
-  return (
-  with settings as (
-    select coalesce(nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')
-                      ::integer, 1000) as exact_max,
-           coalesce(nullif(pg_catalog.current_setting('renum.search_shared_min_share', true), '')
-                      ::double precision, 0.5) as min_share
-  )
-  select case
-    when (chunk_search_route.document_ids is not null
-          or chunk_search_route.metadata_filter is not null)
-         and (select pg_catalog.count(*)
-                from (select
-                        from public.document_chunks as c
-                       where c.client_id = chunk_search_route.client_id
-                         and (chunk_search_route.document_ids is null
-                              or c.document_id = any (chunk_search_route.document_ids))
-                         and (chunk_search_route.metadata_filter is null
-                              or c.metadata @> chunk_search_route.metadata_filter)
-                       limit s.exact_max + 1) as bounded) <= s.exact_max
-      then 'exact'
-    when exists (select
-                   from private.tenant_chunk_indexes as t
-                  where t.client_id = chunk_search_route.client_id
-                    and t.state = 'ready')
-      then 'tenant_index'
-    else (
-      select case
-               when e.tenant_rows is null
-                 then case
-                        when (select pg_catalog.count(*)
-                                from (select
-                                        from public.document_chunks as c
-                                       where c.client_id = chunk_search_route.client_id
-                                       limit s.exact_max + 1) as bounded) > s.exact_max
-                          then 'shared_index'
-                        else 'exact'
-                      end
-               when e.tenant_rows <= s.exact_max then 'exact'
-               when e.share >= s.min_share then 'shared_index'
-               else 'exact'
-             end
-        from (select) as one
-        left join private.chunk_tenant_estimate(chunk_search_route.client_id) as e on true)
-  end
-    from settings as s);
+  if document_ids is not null or metadata_filter is not null then
+    if (select pg_catalog.count(*)
+          from (select
+                  from public.document_chunks as c
+                 where c.client_id = chunk_search_route.client_id
+                   and (chunk_search_route.document_ids is null
+                        or c.document_id = any (chunk_search_route.document_ids))
+                   and (chunk_search_route.metadata_filter is null
+                        or c.metadata @> chunk_search_route.metadata_filter)
+                 limit exact_max + 1) as bounded) <= exact_max then
+      return 'exact';
+    end if;
+  end if;
+
+  if exists (select
+               from private.tenant_chunk_indexes as t
+              where t.client_id = chunk_search_route.client_id
+                and t.state = 'ready') then
+    return 'tenant_index';
+  end if;
+
+  -- The tenant's size, counted up to the limit, and its share of the table, kept per session
+  -- for 60 seconds: '<rows>@<count bound>@<share, '' if unknown, 'n' if not needed>@<expiry>'.
+  cache_key := 'renum.chunk_route_' || pg_catalog.replace(client_id::text, '-', '');
+  cached := pg_catalog.current_setting(cache_key, true);
+  if cached like '%@%@%@%'
+     and pg_catalog.split_part(cached, '@', 2) = (exact_max + 1)::text
+     and pg_catalog.split_part(cached, '@', 4)::double precision
+         > extract(epoch from pg_catalog.clock_timestamp()) then
+    tenant_rows := pg_catalog.split_part(cached, '@', 1)::bigint;
+    share_text := pg_catalog.split_part(cached, '@', 3);
+  else
+    select pg_catalog.count(*) into tenant_rows
+      from (select
+              from public.document_chunks as c
+             where c.client_id = chunk_search_route.client_id
+             limit exact_max + 1) as bounded;
+    share_text := 'n';
+    cached := null;
+  end if;
+  if tenant_rows > exact_max and share_text = 'n' then
+    select e.share into share from private.chunk_tenant_estimate(client_id) as e;
+    share_text := coalesce(share::text, '');
+    cached := null;
+  end if;
+  if cached is null then
+    perform pg_catalog.set_config(
+      cache_key,
+      pg_catalog.concat_ws('@', tenant_rows, exact_max + 1, share_text,
+                           extract(epoch from pg_catalog.clock_timestamp()) + 60),
+      false);
+  end if;
+  if tenant_rows <= exact_max then
+    return 'exact';
+  end if;
+  share := nullif(share_text, '')::double precision;
+  if share is null or share >= min_share then
+    return 'shared_index';
+  end if;
+  return 'exact';
 end;
 $$;
 
@@ -985,7 +1011,7 @@ ALTER FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], m
 -- Name: FUNCTION chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb) IS 'How public.search_embeddings searches one client: exact, tenant_index (the client''s own HNSW index, when promoted) or shared_index (the shared HNSW index, when the client holds at least renum.search_shared_min_share of the rows). See docs/retrieval.md.';
+COMMENT ON FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb) IS 'How private.search_embeddings searches one client: exact (at most renum.search_exact_max_rows rows in scope), tenant_index (the client''s own HNSW index, when promoted) or shared_index (the shared HNSW index, when the client holds at least renum.search_shared_min_share of the rows). See docs/retrieval.md.';
 
 --
 -- Name: chunk_tenant_estimate(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1040,6 +1066,71 @@ ALTER FUNCTION private.chunk_tenant_estimate(client_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION private.chunk_tenant_estimate(client_id uuid) IS 'Estimated rows and share of document_chunks held by one client, from the planner statistics (pg_stats, reltuples); no row before the first ANALYZE.';
 
 --
+-- Name: create_tenant_chunk_walk(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.create_tenant_chunk_walk(client_id uuid) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
+begin
+  -- pgvector defines hnsw.* when its library loads; the SET clauses below need it loaded.
+  perform extensions.vector_dims('[1]'::extensions.vector);
+  execute pg_catalog.format($ddl$
+    create or replace function private.%1$I(
+      query_embedding extensions.vector,
+      candidate_count integer,
+      document_ids uuid[] default null,
+      metadata_filter jsonb default null
+    )
+    returns table (id uuid, distance double precision)
+    language plpgsql
+    stable
+    security invoker
+    set search_path = ''
+    set hnsw.iterative_scan = 'relaxed_order'
+    set hnsw.ef_search = '64'
+    set enable_sort = 'off'
+    set enable_incremental_sort = 'off'
+    as $body$
+    begin
+      return query
+        select c.id, c.embedding operator(extensions.<=>) %1$I.query_embedding
+          from public.document_chunks as c
+         where c.client_id = %2$L::uuid
+           and c.embedding is not null
+           and (%1$I.document_ids is null or c.document_id = any (%1$I.document_ids))
+           and (%1$I.metadata_filter is null or c.metadata @> %1$I.metadata_filter)
+         order by c.embedding operator(extensions.<=>) %1$I.query_embedding
+         limit %1$I.candidate_count;
+    end;
+    $body$
+  $ddl$, walk, client_id);
+  execute pg_catalog.format(
+    'comment on function private.%I(extensions.vector, integer, uuid[], jsonb) is %L',
+    walk,
+    pg_catalog.format('The walk of client %s''s own partial HNSW index (written by private.create_tenant_chunk_walk on promotion).', client_id));
+  execute pg_catalog.format(
+    'revoke all on function private.%I(extensions.vector, integer, uuid[], jsonb) from public',
+    walk);
+  execute pg_catalog.format(
+    'grant execute on function private.%I(extensions.vector, integer, uuid[], jsonb) to authenticated, service_role',
+    walk);
+  return walk;
+end;
+$_$;
+
+ALTER FUNCTION private.create_tenant_chunk_walk(client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_tenant_chunk_walk(client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.create_tenant_chunk_walk(client_id uuid) IS 'Writes private.nearest_chunks_t_<client hex>, the walk of one promoted client''s partial HNSW index with the client as a literal (its plan is kept per session). Called by the promotion procedure; returns the function''s name.';
+
+--
 -- Name: current_user_id(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1063,6 +1154,29 @@ ALTER FUNCTION private.current_user_id() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.current_user_id() IS 'auth.uid() when that user has a profile and is neither banned, soft-deleted nor suspended; null otherwise.';
+
+--
+-- Name: drop_tenant_chunk_walk(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.drop_tenant_chunk_walk(client_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  execute pg_catalog.format(
+    'drop function if exists private.%I(extensions.vector, integer, uuid[], jsonb)',
+    'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', ''));
+end;
+$$;
+
+ALTER FUNCTION private.drop_tenant_chunk_walk(client_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION drop_tenant_chunk_walk(client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.drop_tenant_chunk_walk(client_id uuid) IS 'Drops private.nearest_chunks_t_<client hex>, the walk function of a demoted client. Called by the demotion procedure.';
 
 --
 -- Name: enforce_monthly_token_quota(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1338,13 +1452,15 @@ COMMENT ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_emb
 --
 
 CREATE FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb) RETURNS TABLE(id uuid, distance double precision)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     SET "hnsw.iterative_scan" TO 'relaxed_order'
     SET "hnsw.ef_search" TO '64'
     SET enable_sort TO 'off'
     SET enable_incremental_sort TO 'off'
     AS $$
+begin
+  return query
   select c.id, c.embedding operator(extensions.<=>) nearest_chunks_hnsw.query_embedding
     from public.document_chunks as c
    where c.client_id = nearest_chunks_hnsw.client_id
@@ -1354,7 +1470,8 @@ CREATE FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding exte
      and (nearest_chunks_hnsw.metadata_filter is null
           or c.metadata @> nearest_chunks_hnsw.metadata_filter)
    order by c.embedding operator(extensions.<=>) nearest_chunks_hnsw.query_embedding
-   limit nearest_chunks_hnsw.candidate_count
+   limit nearest_chunks_hnsw.candidate_count;
+end;
 $$;
 
 ALTER FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) OWNER TO postgres;
@@ -1377,7 +1494,17 @@ CREATE FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedd
     SET enable_sort TO 'off'
     SET enable_incremental_sort TO 'off'
     AS $_$
+declare
+  walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
 begin
+  if pg_catalog.to_regprocedure(
+       'private.' || walk || '(extensions.vector, integer, uuid[], jsonb)') is not null then
+    -- Planning this call locks no relation; the walk's kept plan locks the table and one index.
+    return query execute pg_catalog.format(
+      'select w.id, w.distance from private.%I($1, $2, $3, $4) as w', walk)
+      using query_embedding, candidate_count, document_ids, metadata_filter;
+    return;
+  end if;
   return query execute pg_catalog.format(
     'select c.id, c.embedding operator(extensions.<=>) $1
        from public.document_chunks as c
@@ -3224,6 +3351,7 @@ CREATE TABLE public.document_chunks (
     CONSTRAINT document_chunks_text_search_config_chk CHECK ((text_search_config IS NOT NULL)),
     CONSTRAINT document_chunks_text_search_config_language_chk CHECK ((text_search_config = ANY (ARRAY['simple'::text, 'portuguese'::text, 'english'::text, 'spanish'::text])))
 );
+ALTER TABLE ONLY public.document_chunks ALTER COLUMN embedding SET STORAGE MAIN;
 
 ALTER TABLE ONLY public.document_chunks FORCE ROW LEVEL SECURITY;
 
@@ -3975,7 +4103,7 @@ CREATE INDEX agent_executions_user_idx ON public.agent_executions USING btree (c
 -- Name: document_chunks_embedding_hnsw_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE INDEX document_chunks_embedding_hnsw_idx ON public.document_chunks USING hnsw (embedding extensions.vector_cosine_ops) WITH (m='16', ef_construction='64');
+CREATE INDEX document_chunks_embedding_hnsw_idx ON public.document_chunks USING hnsw (embedding extensions.vector_cosine_ops) WITH (m='16', ef_construction='128');
 
 --
 -- Name: document_chunks_fts_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -5135,12 +5263,24 @@ GRANT ALL ON FUNCTION private.chunk_tenant_estimate(client_id uuid) TO authentic
 GRANT ALL ON FUNCTION private.chunk_tenant_estimate(client_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION create_tenant_chunk_walk(client_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.create_tenant_chunk_walk(client_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION current_user_id(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.current_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.current_user_id() TO authenticated;
 GRANT ALL ON FUNCTION private.current_user_id() TO service_role;
+
+--
+-- Name: FUNCTION drop_tenant_chunk_walk(client_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.drop_tenant_chunk_walk(client_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION enforce_monthly_token_quota(client_id uuid); Type: ACL; Schema: private; Owner: postgres

@@ -95,8 +95,11 @@ class ClassResult:
 
 @dataclass(slots=True)
 class LockResult:
-    relation_locks: int
+    label: str  # the tenant class
+    route: str
+    relation_locks: int  # warm: the session's plans kept (what a pooled connection sees)
     fast_path: int
+    cold_locks: int  # the first call of a new session (every statement planned)
 
 
 @dataclass(slots=True)
@@ -223,23 +226,38 @@ def measure_classes(
         return [measure_class(conn, space, scale, t, salt) for t in tenants]
 
 
-def measure_locks(url: str, space: Space, t: BenchTenant) -> LockResult:
-    """Relation locks one search call holds at its end, and how many the fast path took."""
-    q = Vector(query_vectors(space, t.plan, 1, 99)[0].tolist())
+def measure_locks(url: str, space: Space, tenants: list[BenchTenant]) -> list[LockResult]:
+    """Relation locks one search call holds at its end, per tenant class (so per route): on the
+    first call of a new session and warm (after 10 calls, past the 5 custom plans PostgreSQL
+    makes of each kept statement), with how many of the warm ones the fast path took."""
     count = (
         "select count(*), count(*) filter (where fastpath) from pg_catalog.pg_locks "
         "where pid = pg_catalog.pg_backend_pid() and locktype = 'relation'"
     )
-    with psycopg.connect(url) as conn:
-        register_vector(conn)
-        with act_as(conn, user_claims(t.viewer)):
-            base = conn.execute(count).fetchone()
-        with act_as(conn, user_claims(t.viewer)):
-            conn.execute(SEARCH_SQL, (q, K, None, None)).fetchall()
-            after = conn.execute(count).fetchone()
-    assert base is not None
-    assert after is not None
-    return LockResult(int(after[0]) - int(base[0]), int(after[1]) - int(base[1]))
+    results: list[LockResult] = []
+    for t in tenants:
+        q = Vector(query_vectors(space, t.plan, 1, 99)[0].tolist())
+        with psycopg.connect(url) as conn:
+            register_vector(conn)
+            route = _route(conn, t)[0]
+            conn.rollback()
+        with psycopg.connect(url, autocommit=True) as conn:
+            register_vector(conn)
+            measured: list[tuple[int, int]] = []
+            for warmup in (0, 10):
+                for _ in range(warmup):
+                    with act_as(conn, user_claims(t.viewer)):
+                        conn.execute(SEARCH_SQL, (q, K, None, None)).fetchall()
+                with act_as(conn, user_claims(t.viewer)):
+                    base = conn.execute(count).fetchone()
+                    conn.execute(SEARCH_SQL, (q, K, None, None)).fetchall()
+                    after = conn.execute(count).fetchone()
+                assert base is not None
+                assert after is not None
+                measured.append((int(after[0]) - int(base[0]), int(after[1]) - int(base[1])))
+        (cold, _), (warm, fast) = measured
+        results.append(LockResult(t.plan.label, route, warm, fast, cold))
+    return results
 
 
 def _client(

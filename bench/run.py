@@ -75,7 +75,7 @@ def run(admin_url: str, scale: Scale, *, db_name: str = DB_NAME, keep: bool = Fa
             log(f"growth probe to {scale.growth}x")
             second = grow(url, space, scale, tenants)
             result.tables.append(TableRun(second, measure_classes(url, space, scale, tenants, 2)))
-        result.locks = measure_locks(url, space, tenants[-1])
+        result.locks = measure_locks(url, space, tenants)
         log("concurrency sweep " + ", ".join(map(str, scale.concurrency)))
         result.concurrency = measure_concurrency(url, space, scale, tenants)
         log(f"ingestion: Ingestor and raw COPY, {scale.ingest_rows:,} rows each")

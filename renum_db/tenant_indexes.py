@@ -6,10 +6,13 @@ which blocks searches or writes:
 
 1. register the tenant as 'building' (searches keep their current plan);
 2. `create index concurrently ... where client_id = '<tenant>'::uuid`;
-3. check that the index is valid, then mark it 'ready' (searches use it from the next call).
+3. check that the index is valid, write the tenant's walk function
+   (private.create_tenant_chunk_walk: the walk with the tenant as a literal, its plan kept per
+   session), then mark it 'ready' (searches use it from the next call).
 
 Demotion mirrors it: 'retiring' (searches stop using the index at once), `drop index
-concurrently`, then the registry row is deleted. Both are idempotent: a step that stopped half-way
+concurrently` (which waits for every search that could still route to it), the walk function is
+dropped, then the registry row is deleted. Both are idempotent: a step that stopped half-way
 (a failed or cancelled build leaves an invalid index) is resumed by running the command again.
 
 `create index concurrently` cannot run inside a transaction, so these functions need a connection
@@ -137,6 +140,9 @@ def promote(
         found = _index_state(conn, name)
         if found is None or not all(found):
             raise NotFound(f"index {name} is not valid after its build; run promote again")
+        # The tenant's walk function (its plan kept per session) exists before any search can
+        # route to the index.
+        conn.execute("select private.create_tenant_chunk_walk(%s)", (client_id,))
         conn.execute(
             "update private.tenant_chunk_indexes set state = 'ready', "
             "ready_at = coalesce(ready_at, pg_catalog.now()) where client_id = %s",
@@ -171,6 +177,9 @@ def demote(
         conn.execute(
             sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
         )
+        # After the concurrent drop, which waited for every transaction that could still have
+        # read 'ready': no search calls the tenant's walk function any more.
+        conn.execute("select private.drop_tenant_chunk_walk(%s)", (client_id,))
         conn.execute("delete from private.tenant_chunk_indexes where client_id = %s", (client_id,))
     return True
 

@@ -387,3 +387,145 @@ def test_the_cli_needs_a_client_to_demote(
     monkeypatch.setenv("DATABASE_URL", db_url)
     assert main(["tenant-index", "demote"]) == 2
     assert "needs a client id" in capsys.readouterr().err
+
+
+# --- 0019: what one call touches, the route cache, the storage ---------------------------------
+
+LOCKS_SQL = (
+    "select pg_catalog.count(*), pg_catalog.bool_or(relation = 'pg_catalog.pg_statistic'::regclass)"
+    " from pg_catalog.pg_locks"
+    " where pid = pg_catalog.pg_backend_pid() and locktype = 'relation'"
+    " and relation <> 'pg_catalog.pg_locks'::regclass"
+)
+
+
+def _relation_locks(
+    db_url: str, claims: dict[str, Any] | None, sql: str, args: Any, exact_max: int = 1000
+) -> tuple[int, bool]:
+    """Relation locks held at the end of one warm call (its plans cached by earlier calls)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        register_vector(conn)
+        conn.execute(f"set renum.search_exact_max_rows = {int(exact_max)}")
+        for _ in range(10):  # past the 5 custom plans of each kept statement: steady state
+            with acting(conn, claims):
+                conn.execute(sql, args).fetchall()
+        with acting(conn, claims):
+            conn.execute(sql, args).fetchall()
+            row = conn.execute(LOCKS_SQL).fetchone()
+    assert row is not None
+    return int(row[0]), bool(row[1])
+
+
+SEARCH_SQL = (
+    "select id from public.search_embeddings("
+    "query_embedding => %s::extensions.vector::real[], match_count => 5)"
+)
+
+
+def test_a_warm_exact_search_locks_fewer_relations_than_the_fast_path_holds(
+    db_url: str, data: Data
+) -> None:
+    q = str(query_of(data.a, 7)).replace(" ", "")
+    count, statistics = _relation_locks(db_url, data.world.claims("viewer"), SEARCH_SQL, (q,))
+    assert count <= 16  # FP_LOCK_SLOTS_PER_BACKEND before PostgreSQL 18
+    assert not statistics  # the route does not read pg_stats below the exact limit
+
+
+def test_a_warm_shared_index_search_reads_the_statistics_once_per_minute_not_per_call(
+    db_url: str, data: Data
+) -> None:
+    q = str(query_of(data.a, 8)).replace(" ", "")
+    claims = data.world.claims("viewer")
+    count, statistics = _relation_locks(db_url, claims, SEARCH_SQL, (q,), exact_max=5)
+    assert not statistics
+    assert count <= 16
+
+
+def test_the_route_cache_follows_a_changed_exact_limit_at_once(vconn: Conn, data: Data) -> None:
+    with acting(vconn, data.world.claims("viewer")):
+        assert route(vconn, data.a.tenant) == "exact"  # caches the count bounded by 1001
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("viewer")):
+        assert route(vconn, data.a.tenant) == "shared_index"
+        cached = vconn.execute(
+            "select current_setting(%s, true)",
+            ("renum.chunk_route_" + str(data.a.tenant).replace("-", ""),),
+        ).fetchone()
+    assert cached is not None
+    rows, bound, share, _expiry = str(cached[0]).split("@")
+    assert (int(rows), int(bound)) == (6, 6)  # counted again, up to the new limit + 1
+    assert float(share) > 0.5
+
+
+def test_a_promotion_applies_to_the_next_search_whatever_the_cache_holds(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("other")):
+        assert route(vconn, data.b.tenant) == "exact"  # small share, not promoted: cached
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    with acting(vconn, data.world.claims("other")):
+        assert route(vconn, data.b.tenant) == "tenant_index"
+
+
+def test_embeddings_are_stored_in_the_row_and_the_shared_graph_is_built_at_128(conn: Conn) -> None:
+    row = conn.execute(
+        "select a.attstorage, i.reloptions from pg_catalog.pg_attribute as a,"
+        " pg_catalog.pg_class as i"
+        " where a.attrelid = 'public.document_chunks'::regclass and a.attname = 'embedding'"
+        " and i.oid = 'public.document_chunks_embedding_hnsw_idx'::regclass"
+    ).fetchone()
+    assert row is not None
+    assert row[0] == "m"
+    assert sorted(row[1]) == ["ef_construction=128", "m=16"]
+
+
+def _walk_exists(conn: Conn, client_id: uuid.UUID) -> bool:
+    row = conn.execute(
+        "select to_regprocedure(%s) is not null",
+        (f"private.nearest_chunks_t_{client_id.hex}(extensions.vector, integer, uuid[], jsonb)",),
+    ).fetchone()
+    assert row is not None
+    return bool(row[0])
+
+
+def test_promotion_writes_the_tenants_walk_function_and_demotion_drops_it(
+    admin: Conn, data: Data
+) -> None:
+    assert not _walk_exists(admin, data.b.tenant)
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    assert _walk_exists(admin, data.b.tenant)
+    tenant_indexes.demote(admin, data.b.tenant)
+    assert not _walk_exists(admin, data.b.tenant)
+
+
+def test_the_walk_function_is_not_for_api_roles_to_write(vconn: Conn, data: Data) -> None:
+    with pytest.raises(PermissionDenied), acting(vconn, data.world.claims("admin")):
+        vconn.execute("select private.create_tenant_chunk_walk(%s)", (data.a.tenant,))
+
+
+def test_a_warm_tenant_index_search_locks_fewer_relations_than_the_fast_path_holds(
+    admin: Conn, db_url: str, data: Data
+) -> None:
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=32)
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)  # one more index on the table
+    q = str(query_of(data.a, 9)).replace(" ", "")
+    claims = data.world.claims("viewer")
+    count, statistics = _relation_locks(db_url, claims, SEARCH_SQL, (q,), exact_max=5)
+    assert not statistics
+    assert count <= 16
+
+
+def test_a_tenant_without_its_walk_function_is_still_walked_through_its_index(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    admin.execute("select private.drop_tenant_chunk_walk(%s)", (data.b.tenant,))
+    own = tenant_indexes.index_name_for(data.b.tenant)
+    q = query_of(data.b, 3)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    before = scans(vconn, own)
+    with acting(vconn, data.world.claims("other")):
+        rows = search(vconn, q, match_count=10)
+    assert scans(vconn, own) > before
+    assert [r[0] for r in rows] == exact(data.b, q, 10)

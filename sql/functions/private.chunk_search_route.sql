@@ -1,7 +1,8 @@
-/* why: one place decides how public.search_embeddings finds a tenant's nearest chunks:
-   - 'exact': rank every candidate by exact distance. Right by construction; the cheapest plan
-     for few rows (about 10 us per 1536-d row). Chosen when the tenant, or the filtered subset,
-     holds at most renum.search_exact_max_rows rows (default 1000).
+/* why: one place decides how a search finds a tenant's nearest chunks (private.search_embeddings):
+   - 'exact': rank every candidate by exact distance. Right by construction, and the cheapest plan
+     for few rows (since 0019 the vectors are stored inline: about 2 us per 1536-d row instead of
+     10 us through TOAST). Chosen when the tenant, or the filtered subset, holds at most
+     renum.search_exact_max_rows rows (default 1000).
    - 'tenant_index': walk the tenant's own partial HNSW index (registry
      private.tenant_chunk_indexes, state 'ready'). Its graph holds only the tenant's rows, so
      recall does not depend on the tenant's share of the table.
@@ -9,16 +10,26 @@
      share of the table is at least renum.search_shared_min_share (default 0.5): below that the
      filtered walk spends its budget in other tenants' parts of the graph (issue 12: recall 0.87
      with queries at 0.0 for a 6% tenant).
-   - otherwise 'exact' again: a mid-size tenant with a small share that is not promoted is
-     searched exactly (right, slower); `renum-db tenant status` lists it as due for promotion.
-   Rows and share come from statistics (private.chunk_tenant_estimate); before the first
-   ANALYZE a bounded count decides between 'exact' and 'shared_index' (the plan of 0007).
-   A filter (documents in scope, metadata) is counted, bounded, because statistics cannot say
-   how many rows it keeps: a small filtered set is ranked exactly.
-   One statement: CASE evaluates only the branches it reaches, so the counts and the statistics
-   lookup (about 0.15 ms and ten catalog locks) run only when needed; a promoted tenant's search
-   reads neither. language plpgsql, for its plan kept per session (a SQL function re-plans its
-   body on every call before PostgreSQL 18). security invoker: the counts run under the caller's RLS. */
+   - otherwise 'exact' again: a tenant above the exact limit with a small share that is not
+     promoted is searched exactly (right, slower); `renum-db tenant-index status` lists it as due
+     for promotion.
+   The checks run cheapest first, each a separate statement so that a call locks only the
+   relations of the checks it reaches (0019, issue 12: the single CASE statement of 0018 locked
+   the registry, the table and the fifteen catalog relations behind pg_stats on every call):
+   a filter (documents in scope, metadata) is counted, bounded, because statistics cannot say how
+   many rows it keeps; then the registry (one primary-key probe, never cached: a promotion or
+   demotion applies to the next call); then the tenant's rows, counted up to exact_max + 1 (an
+   index scan of the (client_id, id) key); only a tenant above the limit and not promoted needs
+   its share of the table, from the planner statistics (private.chunk_tenant_estimate). The count
+   and the share are kept for 60 seconds in a session setting (renum.chunk_route_<client id>):
+   they cost 0.2 ms (100 rows) to 1 ms (1,000 rows) per call, and a tenant crossing the limit
+   is served by the previous plan for at most a minute, which is still right (an exact scan) or
+   a walk. The cached values can only change which plan serves a tenant; RLS and the explicit
+   tenant predicate still decide which rows are seen. Before the first ANALYZE there is no share: such a tenant is
+   walked through the shared index (the plan of 0007).
+   language plpgsql: its statements keep their plans per session. volatile: it writes the cache.
+   security invoker: the counts run under the caller's RLS, so a user asking about another
+   tenant counts nothing and gets 'exact'. */
 create or replace function private.chunk_search_route(
   client_id uuid,
   document_ids uuid[] default null,
@@ -26,61 +37,87 @@ create or replace function private.chunk_search_route(
 )
 returns text
 language plpgsql
-stable
+volatile
 security invoker
 set search_path = ''
 as $$
+declare
+  exact_max integer := coalesce(
+    nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')::integer, 1000);
+  min_share double precision := coalesce(
+    nullif(pg_catalog.current_setting('renum.search_shared_min_share', true), '')
+      ::double precision, 0.5);
+  cache_key text;
+  cached text;
+  tenant_rows bigint;
+  share_text text;
+  share double precision;
 begin
-  return (
-  with settings as (
-    select coalesce(nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')
-                      ::integer, 1000) as exact_max,
-           coalesce(nullif(pg_catalog.current_setting('renum.search_shared_min_share', true), '')
-                      ::double precision, 0.5) as min_share
-  )
-  select case
-    when (chunk_search_route.document_ids is not null
-          or chunk_search_route.metadata_filter is not null)
-         and (select pg_catalog.count(*)
-                from (select
-                        from public.document_chunks as c
-                       where c.client_id = chunk_search_route.client_id
-                         and (chunk_search_route.document_ids is null
-                              or c.document_id = any (chunk_search_route.document_ids))
-                         and (chunk_search_route.metadata_filter is null
-                              or c.metadata @> chunk_search_route.metadata_filter)
-                       limit s.exact_max + 1) as bounded) <= s.exact_max
-      then 'exact'
-    when exists (select
-                   from private.tenant_chunk_indexes as t
-                  where t.client_id = chunk_search_route.client_id
-                    and t.state = 'ready')
-      then 'tenant_index'
-    else (
-      select case
-               when e.tenant_rows is null
-                 then case
-                        when (select pg_catalog.count(*)
-                                from (select
-                                        from public.document_chunks as c
-                                       where c.client_id = chunk_search_route.client_id
-                                       limit s.exact_max + 1) as bounded) > s.exact_max
-                          then 'shared_index'
-                        else 'exact'
-                      end
-               when e.tenant_rows <= s.exact_max then 'exact'
-               when e.share >= s.min_share then 'shared_index'
-               else 'exact'
-             end
-        from (select) as one
-        left join private.chunk_tenant_estimate(chunk_search_route.client_id) as e on true)
-  end
-    from settings as s);
+  if document_ids is not null or metadata_filter is not null then
+    if (select pg_catalog.count(*)
+          from (select
+                  from public.document_chunks as c
+                 where c.client_id = chunk_search_route.client_id
+                   and (chunk_search_route.document_ids is null
+                        or c.document_id = any (chunk_search_route.document_ids))
+                   and (chunk_search_route.metadata_filter is null
+                        or c.metadata @> chunk_search_route.metadata_filter)
+                 limit exact_max + 1) as bounded) <= exact_max then
+      return 'exact';
+    end if;
+  end if;
+
+  if exists (select
+               from private.tenant_chunk_indexes as t
+              where t.client_id = chunk_search_route.client_id
+                and t.state = 'ready') then
+    return 'tenant_index';
+  end if;
+
+  -- The tenant's size, counted up to the limit, and its share of the table, kept per session
+  -- for 60 seconds: '<rows>@<count bound>@<share, '' if unknown, 'n' if not needed>@<expiry>'.
+  cache_key := 'renum.chunk_route_' || pg_catalog.replace(client_id::text, '-', '');
+  cached := pg_catalog.current_setting(cache_key, true);
+  if cached like '%@%@%@%'
+     and pg_catalog.split_part(cached, '@', 2) = (exact_max + 1)::text
+     and pg_catalog.split_part(cached, '@', 4)::double precision
+         > extract(epoch from pg_catalog.clock_timestamp()) then
+    tenant_rows := pg_catalog.split_part(cached, '@', 1)::bigint;
+    share_text := pg_catalog.split_part(cached, '@', 3);
+  else
+    select pg_catalog.count(*) into tenant_rows
+      from (select
+              from public.document_chunks as c
+             where c.client_id = chunk_search_route.client_id
+             limit exact_max + 1) as bounded;
+    share_text := 'n';
+    cached := null;
+  end if;
+  if tenant_rows > exact_max and share_text = 'n' then
+    select e.share into share from private.chunk_tenant_estimate(client_id) as e;
+    share_text := coalesce(share::text, '');
+    cached := null;
+  end if;
+  if cached is null then
+    perform pg_catalog.set_config(
+      cache_key,
+      pg_catalog.concat_ws('@', tenant_rows, exact_max + 1, share_text,
+                           extract(epoch from pg_catalog.clock_timestamp()) + 60),
+      false);
+  end if;
+  if tenant_rows <= exact_max then
+    return 'exact';
+  end if;
+  share := nullif(share_text, '')::double precision;
+  if share is null or share >= min_share then
+    return 'shared_index';
+  end if;
+  return 'exact';
 end;
 $$;
 
 comment on function private.chunk_search_route(uuid, uuid[], jsonb) is
-  'How public.search_embeddings searches one client: exact, tenant_index (the client''s own HNSW index, when promoted) or shared_index (the shared HNSW index, when the client holds at least renum.search_shared_min_share of the rows). See docs/retrieval.md.';
+  'How private.search_embeddings searches one client: exact (at most renum.search_exact_max_rows rows in scope), tenant_index (the client''s own HNSW index, when promoted) or shared_index (the shared HNSW index, when the client holds at least renum.search_shared_min_share of the rows). See docs/retrieval.md.';
 
 revoke all on function private.chunk_search_route(uuid, uuid[], jsonb) from public;
 grant execute on function private.chunk_search_route(uuid, uuid[], jsonb) to authenticated, service_role;

@@ -10,6 +10,11 @@
      tenant filter; relaxed order means the first rows are only roughly nearest-first, so the
      caller over-fetches (candidate_count > match_count) and re-sorts by the exact distances
      returned here, which is what lifts recall@10 from about 0.97 to 0.99+.
+   - language plpgsql (0019, issue 12): its statement is planned once per session and the plan
+     kept (a generic plan: the tenant is a parameter, and the settings above leave the index walk
+     as the only plan). A SQL function with SET clauses is never inlined and, before PostgreSQL
+     18, re-plans its body on every call; planning locks every index of document_chunks (seven,
+     plus one per promoted tenant), running a kept plan locks only the index it walks.
    security invoker: RLS applies, on top of the explicit tenant predicate. */
 create or replace function private.nearest_chunks_hnsw(
   client_id uuid,
@@ -19,7 +24,7 @@ create or replace function private.nearest_chunks_hnsw(
   metadata_filter jsonb default null
 )
 returns table (id uuid, distance double precision)
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = ''
@@ -28,6 +33,8 @@ set hnsw.ef_search = '64'
 set enable_sort = 'off'
 set enable_incremental_sort = 'off'
 as $$
+begin
+  return query
   select c.id, c.embedding operator(extensions.<=>) nearest_chunks_hnsw.query_embedding
     from public.document_chunks as c
    where c.client_id = nearest_chunks_hnsw.client_id
@@ -37,7 +44,8 @@ as $$
      and (nearest_chunks_hnsw.metadata_filter is null
           or c.metadata @> nearest_chunks_hnsw.metadata_filter)
    order by c.embedding operator(extensions.<=>) nearest_chunks_hnsw.query_embedding
-   limit nearest_chunks_hnsw.candidate_count
+   limit nearest_chunks_hnsw.candidate_count;
+end;
 $$;
 
 comment on function private.nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb) is

@@ -7,6 +7,11 @@
    (private.nearest_chunks_hnsw): iterative scan in relaxed order (the caller over-fetches and
    re-sorts by the exact distances returned), ef_search 64, sorts disabled so the only plan is an
    index walk. language plpgsql: EXECUTE needs it.
+   Since 0019 the promotion writes a walk function per tenant (private.create_tenant_chunk_walk:
+   private.nearest_chunks_t_<client hex>, the same statement with the tenant literal, its plan
+   kept per session); this function calls it when it exists, so a search no longer plans the
+   walk, which locked every index of document_chunks on every call. A tenant promoted before
+   0019 without one is walked by the statement planned per call, as before.
    security invoker: RLS applies, on top of the explicit tenant predicate. */
 create or replace function private.nearest_chunks_tenant_index(
   client_id uuid,
@@ -25,7 +30,17 @@ set hnsw.ef_search = '64'
 set enable_sort = 'off'
 set enable_incremental_sort = 'off'
 as $$
+declare
+  walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
 begin
+  if pg_catalog.to_regprocedure(
+       'private.' || walk || '(extensions.vector, integer, uuid[], jsonb)') is not null then
+    -- Planning this call locks no relation; the walk's kept plan locks the table and one index.
+    return query execute pg_catalog.format(
+      'select w.id, w.distance from private.%I($1, $2, $3, $4) as w', walk)
+      using query_embedding, candidate_count, document_ids, metadata_filter;
+    return;
+  end if;
   return query execute pg_catalog.format(
     'select c.id, c.embedding operator(extensions.<=>) $1
        from public.document_chunks as c

@@ -1,0 +1,77 @@
+/* why: a promoted tenant's search walks its own partial HNSW index
+   (`where client_id = '<tenant>'::uuid`). The planner uses a partial index only when the query
+   names that tenant as a literal, so the walk cannot be one shared statement with a parameter:
+   0018 planned it on every call (EXECUTE), and planning locks every index of document_chunks
+   (seven plus one per promoted tenant: 20+ relation locks per search, beyond the 16 a backend
+   keeps on the lock manager's fast path, measured in bench/results.md). This function writes,
+   for one promoted tenant, a PL/pgSQL walk function whose only difference from the template
+   below is the tenant literal: private.nearest_chunks_t_<client hex>. Its statement is planned
+   once per session and the plan kept, and running a kept plan locks only document_chunks and
+   the index it walks. The promotion procedure (renum-db tenant-index promote) calls it before it
+   marks the index 'ready'; private.drop_tenant_chunk_walk removes it on demotion.
+   The walk: iterative scan in relaxed order (the caller over-fetches and re-sorts by the exact
+   distances returned), ef_search 64, sorts disabled so the only plan is the index walk; security
+   invoker, so RLS applies on top of the tenant literal.
+   security invoker and executable only by the migrating/operator role: it creates a function in
+   the schema `private`, which only that role may do. The tenant id is a uuid value written with
+   format %L, never caller text. */
+create or replace function private.create_tenant_chunk_walk(client_id uuid)
+returns text
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
+begin
+  -- pgvector defines hnsw.* when its library loads; the SET clauses below need it loaded.
+  perform extensions.vector_dims('[1]'::extensions.vector);
+  execute pg_catalog.format($ddl$
+    create or replace function private.%1$I(
+      query_embedding extensions.vector,
+      candidate_count integer,
+      document_ids uuid[] default null,
+      metadata_filter jsonb default null
+    )
+    returns table (id uuid, distance double precision)
+    language plpgsql
+    stable
+    security invoker
+    set search_path = ''
+    set hnsw.iterative_scan = 'relaxed_order'
+    set hnsw.ef_search = '64'
+    set enable_sort = 'off'
+    set enable_incremental_sort = 'off'
+    as $body$
+    begin
+      return query
+        select c.id, c.embedding operator(extensions.<=>) %1$I.query_embedding
+          from public.document_chunks as c
+         where c.client_id = %2$L::uuid
+           and c.embedding is not null
+           and (%1$I.document_ids is null or c.document_id = any (%1$I.document_ids))
+           and (%1$I.metadata_filter is null or c.metadata @> %1$I.metadata_filter)
+         order by c.embedding operator(extensions.<=>) %1$I.query_embedding
+         limit %1$I.candidate_count;
+    end;
+    $body$
+  $ddl$, walk, client_id);
+  execute pg_catalog.format(
+    'comment on function private.%I(extensions.vector, integer, uuid[], jsonb) is %L',
+    walk,
+    pg_catalog.format('The walk of client %s''s own partial HNSW index (written by private.create_tenant_chunk_walk on promotion).', client_id));
+  execute pg_catalog.format(
+    'revoke all on function private.%I(extensions.vector, integer, uuid[], jsonb) from public',
+    walk);
+  execute pg_catalog.format(
+    'grant execute on function private.%I(extensions.vector, integer, uuid[], jsonb) to authenticated, service_role',
+    walk);
+  return walk;
+end;
+$$;
+
+comment on function private.create_tenant_chunk_walk(uuid) is
+  'Writes private.nearest_chunks_t_<client hex>, the walk of one promoted client''s partial HNSW index with the client as a literal (its plan is kept per session). Called by the promotion procedure; returns the function''s name.';
+
+revoke all on function private.create_tenant_chunk_walk(uuid) from public, anon, authenticated, service_role;
