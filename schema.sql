@@ -2105,7 +2105,8 @@ begin
     -- planner picks from this tenant's and this word's statistics: the GIN index for a rare
     -- word, a bitmap AND of GIN and the tenant's key range, or the tenant's rows in order
     -- stopping after pool_size matches for a common one. A constant statement, parameters only.
-    execute 'select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, $2))
+    execute 'select pg_catalog.array_agg(p.id),
+                    pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, $2))
                from (select c.id, c.fts
                        from public.document_chunks as c
                       where c.client_id = $1
