@@ -1,4 +1,4 @@
--- depends: 0018.key-tenant-tables-by-client
+-- depends: 0019.tune-chunk-retrieval
 --
 -- 0020 speed-up-hybrid-search
 -- what: private.hybrid_search takes its text list from the new private.text_search_matches
