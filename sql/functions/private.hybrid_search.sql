@@ -2,15 +2,19 @@
    Portuguese terms an embedding blurs). Two ranked lists over the same tenant scope:
    - full text: document_chunks.fts (a generated tsvector, GIN-indexed) matched against the query
      parsed with websearch_to_tsquery in the text search configuration of every knowledge base in
-     scope (Portuguese, English, ... per knowledge base; the parsed queries are OR-ed), ranked by
-     ts_rank_cd;
+     scope (Portuguese, English, ... per knowledge base; one parse per distinct language, OR-ed),
+     ranked by ts_rank_cd in private.text_search_matches (security definer: the GIN index is
+     unusable under RLS), over a bounded pool of 10 x depth matches (renum.hybrid_text_pool)
+     plus every matching chunk of the semantic list: exact when the tenant has at most that many
+     matches, bounded in cost when a broad text matches thousands (docs/retrieval.md);
    - semantic: private.search_embeddings (same scoping and validation, same tenant);
-   each list takes the top 2 x match_count (at most 200), and they are fused by reciprocal rank
+   each list takes the top depth = 2 x match_count (at most 200), and they are fused by reciprocal rank
    fusion: score = full_text_weight / (rrf_k + text_position) + semantic_weight / (rrf_k +
    semantic_position). Unlike the usual recipe, every component is returned: similarity (always
    computed), text_rank, both positions (null when a list did not return the chunk) and score.
    Errors as search_embeddings, plus 22004/22023 for an empty query_text, negative weights, both
-   weights zero, or rrf_k < 1. security invoker; volatile because it may record usage.
+   weights zero, or rrf_k < 1. security invoker; volatile because it may record usage; generic
+   plans (its statements name one tenant; planning them cost more than running them).
    Returns public.hybrid_search_match, a named composite type, because a row found by one list
    only has null text_rank / positions: PostgREST's type generator types `returns table` columns
    as never null but composite fields as nullable. Called through public.hybrid_search and
@@ -34,14 +38,18 @@ language plpgsql
 volatile
 security invoker
 set search_path = ''
+-- generic plans: planning these statements (joins over document_chunks and its indexes) costs
+-- more than running them for a small tenant; each names one tenant, which a generic plan serves.
+set plan_cache_mode = 'force_generic_plan'
 as $$
 #variable_conflict use_column
 declare
   doc_ids uuid[];
   depth integer;
-  config regconfig;
-  parsed tsquery;
+  configs regconfig[];
   query tsquery;
+  pool integer;
+  semantic_ids uuid[];
   ids uuid[];
   similarities double precision[];
   text_ranks real[];
@@ -68,40 +76,44 @@ begin
       errcode = '22023',
       message = pg_catalog.format('match_count must be between 1 and 200, got %s', match_count);
   end if;
-  doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
-  depth := least(200, match_count * 2);
-
-  for config in
-    select distinct private.text_search_regconfig(kb.text_search_config)
-      from public.knowledge_bases as kb
-     where kb.client_id = tenant
-       and (knowledge_base_ids is null or kb.id = any (knowledge_base_ids))
-  loop
-    parsed := pg_catalog.websearch_to_tsquery(config, query_text);
-    query := case when query is null then parsed else query operator(pg_catalog.||) parsed end;
-  end loop;
-  if query is not null and pg_catalog.numnode(query) = 0 then
-    query := null;  -- only stop words: the text side contributes nothing
+  if collection_ids is not null or knowledge_base_ids is not null then
+    doc_ids := private.scoped_document_ids(tenant, collection_ids, knowledge_base_ids);
   end if;
+  depth := least(200, match_count * 2);
+  pool := coalesce(nullif(pg_catalog.current_setting('renum.hybrid_text_pool', true), '')::integer,
+                   10 * depth);
+
+  -- One parse per distinct language in scope (usually one), OR-ed.
+  select pg_catalog.array_agg(distinct private.text_search_regconfig(kb.text_search_config))
+    into configs
+    from public.knowledge_bases as kb
+   where kb.client_id = tenant
+     and (knowledge_base_ids is null or kb.id = any (knowledge_base_ids));
+  if configs is not null then
+    query := pg_catalog.websearch_to_tsquery(configs[1], query_text);
+    for i in 2 .. pg_catalog.cardinality(configs) loop
+      query := query operator(pg_catalog.||) pg_catalog.websearch_to_tsquery(configs[i], query_text);
+    end loop;
+    if pg_catalog.numnode(query) = 0 then
+      query := null;  -- only stop words: the text side contributes nothing
+    end if;
+  end if;
+
+  select pg_catalog.array_agg(s.id order by s.pos), pg_catalog.array_agg(s.similarity order by s.pos)
+    into semantic_ids, similarities
+    from private.search_embeddings(
+           tenant, query_embedding, depth, collection_ids, knowledge_base_ids, metadata_filter,
+           null) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
+                                       content, metadata, chunk_index, similarity, pos);
 
   with semantic as (
     select s.id, s.similarity, s.pos
-      from private.search_embeddings(
-             tenant, query_embedding, depth, collection_ids, knowledge_base_ids, metadata_filter,
-             null) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
-                                                  content, metadata, chunk_index, similarity, pos)
+      from unnest(semantic_ids, similarities) with ordinality as s (id, similarity, pos)
   ),
   lexical as (
-    select t.id, t.rank, pg_catalog.row_number() over (order by t.rank desc, t.id) as pos
-      from (select c.id, pg_catalog.ts_rank_cd(c.fts, query) as rank
-              from public.document_chunks as c
-             where query is not null
-               and c.client_id = tenant
-               and c.fts operator(pg_catalog.@@) query
-               and (doc_ids is null or c.document_id = any (doc_ids))
-               and (metadata_filter is null or c.metadata @> metadata_filter)
-             order by rank desc, c.id
-             limit depth) as t
+    select t.id, t.rank, t.pos
+      from private.text_search_matches(tenant, query, depth, pool, semantic_ids, doc_ids,
+                                       metadata_filter) with ordinality as t (id, rank, pos)
   ),
   fused as (
     select coalesce(s.id, l.id) as id, s.similarity, s.pos::integer as semantic_position,
