@@ -247,10 +247,12 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
             )
             print(f"{len(done)} tenant(s) promoted")
             return 0
+        if args.action == "demote" and args.auto:
+            gone = tenant_indexes.demote_due(conn, on_step=print)
+            print(f"{len(gone)} tenant(s) demoted")
+            return 0
         if args.client_id is None:
-            raise ValueError(
-                f"tenant-index {args.action} needs a client id (or --auto for promote)"
-            )
+            raise ValueError(f"tenant-index {args.action} needs a client id (or --auto)")
         client_id = uuid.UUID(args.client_id)
         if args.action == "promote":
             tenant_indexes.promote(
@@ -265,11 +267,15 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
 def _add_tenant_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "tenant-index",
-        help="per-tenant HNSW indexes: status, promote CLIENT_ID|--auto, demote CLIENT_ID",
+        help="per-tenant HNSW indexes: status, promote CLIENT_ID|--auto, demote CLIENT_ID|--auto",
     )
     p.add_argument("action", choices=["status", "promote", "demote"])
     p.add_argument("client_id", nargs="?", help="the client (promote, demote)")
-    p.add_argument("--auto", action="store_true", help="promote every client status advises")
+    p.add_argument(
+        "--auto",
+        action="store_true",
+        help="promote (or demote) every client status advises to, and resume stopped ones",
+    )
     p.add_argument("--m", type=int, default=16, help="HNSW m of a new index (16)")
     p.add_argument(
         "--ef-construction", type=int, default=128, help="HNSW ef_construction of a new index (128)"

@@ -35,6 +35,7 @@ from renum_db.errors import InvalidInput, NotFound, wrap_errors
 __all__ = [
     "TenantIndexStatus",
     "demote",
+    "demote_due",
     "index_name_for",
     "promote",
     "promote_due",
@@ -195,6 +196,19 @@ def promote_due(
     due = [s for s in status(conn) if s.advice == "promote" or s.state == "building"]
     for row in due:
         promote(conn, row.client_id, m=m, ef_construction=ef_construction, on_step=on_step)
+    return [row.client_id for row in due]
+
+
+def demote_due(
+    conn: psycopg.Connection[Any],
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> list[UUID]:
+    """Demote every client that status() advises to demote (an index for a client down to half
+    the exact limit or less) or whose demotion stopped half-way ('retiring'); returns their ids."""
+    due = [s for s in status(conn) if s.advice == "demote" or s.state == "retiring"]
+    for row in due:
+        demote(conn, row.client_id, on_step=on_step)
     return [row.client_id for row in due]
 
 

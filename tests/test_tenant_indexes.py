@@ -533,3 +533,28 @@ def test_a_tenant_without_its_walk_function_is_still_walked_through_its_index(
         rows = search(vconn, q, match_count=10)
     assert scans(vconn, own) > before
     assert [r[0] for r in rows] == exact(data.b, q, 10)
+
+
+def test_automatic_demotion_drops_the_index_of_a_tenant_that_shrank(
+    admin: Conn, data: Data
+) -> None:
+    # b holds ~19 chunks: far below half the exact limit (1000), so its index is advised away.
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    advice = {r.client_id: r.advice for r in tenant_indexes.status(admin)}
+    assert advice[data.b.tenant] == "demote"
+    assert tenant_indexes.demote_due(admin) == [data.b.tenant]
+    assert data.b.tenant not in {r.client_id for r in tenant_indexes.status(admin)}
+    assert not _walk_exists(admin, data.b.tenant)
+
+
+def test_the_cli_demotes_automatically(
+    admin: Conn,
+    db_url: str,
+    data: Data,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    assert main(["tenant-index", "demote", "--auto"]) == 0
+    assert "1 tenant(s) demoted" in capsys.readouterr().out
