@@ -941,25 +941,13 @@ declare
   tenant_rows bigint;
   share_text text;
   share double precision;
+  promoted boolean;
 begin
-  if document_ids is not null or metadata_filter is not null then
-    if (select pg_catalog.count(*)
-          from (select
-                  from public.document_chunks as c
-                 where c.client_id = chunk_search_route.client_id
-                   and (chunk_search_route.document_ids is null
-                        or c.document_id = any (chunk_search_route.document_ids))
-                   and (chunk_search_route.metadata_filter is null
-                        or c.metadata @> chunk_search_route.metadata_filter)
-                 limit exact_max + 1) as bounded) <= exact_max then
-      return 'exact';
-    end if;
-  end if;
-
-  if exists (select
-               from private.tenant_chunk_indexes as t
-              where t.client_id = chunk_search_route.client_id
-                and t.state = 'ready') then
+  promoted := exists (select
+                        from private.tenant_chunk_indexes as t
+                       where t.client_id = chunk_search_route.client_id
+                         and t.state = 'ready');
+  if promoted and document_ids is null and metadata_filter is null then
     return 'tenant_index';
   end if;
 
@@ -982,7 +970,7 @@ begin
     share_text := 'n';
     cached := null;
   end if;
-  if tenant_rows > exact_max and share_text = 'n' then
+  if tenant_rows > exact_max and share_text = 'n' and not promoted then
     select e.share into share from private.chunk_tenant_estimate(client_id) as e;
     share_text := coalesce(share::text, '');
     cached := null;
@@ -996,6 +984,23 @@ begin
   end if;
   if tenant_rows <= exact_max then
     return 'exact';
+  end if;
+  -- A document scope without a metadata filter is counted, bounded, through the
+  -- (client_id, document_id, chunk_index) key alone: a small scope is ranked exactly. A
+  -- metadata filter is not counted: that would read a heap page per row of the tenant until
+  -- exact_max + 1 matches (measured 24-122 ms for a filter keeping 10% of 4k-154k rows); the walk
+  -- runs with the filter and falls back to the exact scan when it yields too few rows.
+  if document_ids is not null and metadata_filter is null
+     and (select pg_catalog.count(*)
+            from (select
+                    from public.document_chunks as c
+                   where c.client_id = chunk_search_route.client_id
+                     and c.document_id = any (chunk_search_route.document_ids)
+                   limit exact_max + 1) as bounded) <= exact_max then
+    return 'exact';
+  end if;
+  if promoted then
+    return 'tenant_index';
   end if;
   share := nullif(share_text, '')::double precision;
   if share is null or share >= min_share then
@@ -1455,7 +1460,7 @@ CREATE FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding exte
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
     SET "hnsw.iterative_scan" TO 'relaxed_order'
-    SET "hnsw.ef_search" TO '64'
+    SET "hnsw.ef_search" TO '200'
     SET enable_sort TO 'off'
     SET enable_incremental_sort TO 'off'
     AS $$

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from renum_db import tenant_indexes
 from renum_db.cli import main
@@ -134,13 +135,34 @@ def test_the_share_threshold_is_a_setting(vconn: Conn, data: Data) -> None:
         assert route(vconn, data.a.tenant) == "exact"
 
 
-def test_a_small_filtered_set_of_a_big_tenant_is_routed_to_the_exact_scan(
+def test_a_small_document_scope_of_a_big_tenant_is_routed_to_the_exact_scan(
     vconn: Conn, data: Data
 ) -> None:
+    row = vconn.execute(
+        "select document_id from public.document_chunks where client_id = %s limit 1",
+        (data.a.tenant,),
+    ).fetchone()
+    assert row is not None
+    one_document = [row[0]]
     vconn.execute("set local renum.search_exact_max_rows = 30")
     with acting(vconn, data.world.claims("viewer")):
-        assert route(vconn, data.a.tenant, metadata_filter='{"lang": "xx"}') == "exact"
+        assert route(vconn, data.a.tenant, document_ids=one_document) == "exact"
         assert route(vconn, data.a.tenant) == "shared_index"
+
+
+def test_a_metadata_filter_of_a_big_tenant_walks_and_a_selective_one_still_gets_the_exact_answer(
+    vconn: Conn, data: Data
+) -> None:
+    # 0019: a metadata filter is not counted (a heap page per row); the walk runs with it and
+    # falls back to the exact scan when it yields fewer than match_count rows.
+    vconn.execute("set local renum.search_exact_max_rows = 30")
+    q = query_of(data.a, 11)
+    with acting(vconn, data.world.claims("viewer")):
+        assert route(vconn, data.a.tenant, metadata_filter='{"lang": "xx"}') == "shared_index"
+        rows = search(vconn, q, match_count=5, metadata_filter=Jsonb({"parity": 1}))
+        none = search(vconn, q, match_count=5, metadata_filter=Jsonb({"lang": "xx"}))
+    assert [r[0] for r in rows] == exact(data.a, q, 5, meta={"parity": 1})
+    assert none == []
 
 
 # --- each path returns the exact answer ----------------------------------------------------------
