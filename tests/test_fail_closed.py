@@ -673,9 +673,7 @@ def test_changing_a_knowledge_bases_language_reparses_its_chunks(conn: Conn, wor
 # transaction-local setting renum.caller, stamped with the caller's id and the statement's start.
 
 
-def test_a_caller_memo_forged_in_an_earlier_statement_is_ignored(
-    conn: Conn, world: World
-) -> None:
+def test_a_caller_memo_forged_in_an_earlier_statement_is_ignored(conn: Conn, world: World) -> None:
     viewer = world.a.users["viewer"]
     with acting(conn, user_claims(viewer)):
         conn.execute(
