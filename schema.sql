@@ -1911,30 +1911,6 @@ begin
 
   if route = 'exact' or coalesce(pg_catalog.cardinality(ids), 0) < match_count then
   -- [retrieval route: end]
-    if usage_agent_id is null then
-      -- The common case in one statement: rank and return (a similarity threshold commutes
-      -- with "nearest first, then limit", so it can filter before the limit).
-      -- Rank first, then join only the winners to their document and collection.
-      return query
-        select n.id, n.document_id, d.collection_id, k.knowledge_base_id, n.content, n.metadata,
-               n.chunk_index, 1 - n.distance
-          from (select c.id, c.document_id, c.content, c.metadata, c.chunk_index, c.client_id,
-                       extensions.cosine_distance(c.embedding, query_embedding) as distance
-                  from public.document_chunks as c
-                 where c.client_id = tenant
-                   and c.embedding is not null
-                   and (doc_ids is null or c.document_id = any (doc_ids))
-                   and (metadata_filter is null or c.metadata @> metadata_filter)
-                 order by 7, 1
-                 limit match_count) as n
-          join public.documents as d on d.client_id = n.client_id and d.id = n.document_id
-          join public.knowledge_collections as k
-            on k.client_id = d.client_id and k.id = d.collection_id
-         where n.distance <> 'NaN'::float8
-           and (min_similarity is null or 1 - n.distance >= min_similarity)
-         order by n.distance, n.id;
-      return;
-    end if;
     select pg_catalog.array_agg(n.id order by n.distance, n.id),
            pg_catalog.array_agg(n.distance order by n.distance, n.id)
       into ids, distances
