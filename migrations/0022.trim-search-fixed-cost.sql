@@ -89,10 +89,11 @@ begin
        and c.status = 'active'
        and a.deleted_at is null
        and (a.banned_until is null or a.banned_until <= pg_catalog.now());
-    perform pg_catalog.set_config('renum.caller',
-                                  stamp || '/' || coalesce(own::text, '') || '/'
-                                  || coalesce(own_role, ''),
-                                  true);
+    -- An assignment, not PERFORM: a simple expression skips the executor start of a query.
+    cached := pg_catalog.set_config('renum.caller',
+                                    stamp || '/' || coalesce(own::text, '') || '/'
+                                    || coalesce(own_role, ''),
+                                    true);
   end if;
   if own is null
      or pg_catalog.array_position(array['viewer', 'member', 'admin'], own_role)
@@ -513,16 +514,18 @@ begin
              limit match_count) as n;
   end if;
 
-  if ids is not null then
+  -- Chunks without a usable distance (NaN) and below min_similarity are dropped in the final
+  -- statement; when usage is recorded, the same filter runs first so that exactly the returned
+  -- chunks are recorded (a separate statement only then: each one costs an executor start).
+  if usage_agent_id is not null and ids is not null then
     select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
       into ids, distances
       from unnest(ids, distances) with ordinality as r (id, distance, ord)
      where r.distance <> 'NaN'::float8
        and (min_similarity is null or 1 - r.distance >= min_similarity);
-  end if;
-
-  if usage_agent_id is not null and ids is not null then
-    perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+    if ids is not null then
+      perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+    end if;
   end if;
 
   return query
@@ -532,6 +535,8 @@ begin
       join public.document_chunks as c on c.client_id = tenant and c.id = r.id
       join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
       join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
+     where r.distance <> 'NaN'::float8
+       and (min_similarity is null or 1 - r.distance >= min_similarity)
      order by r.ord;
 end;
 $$;

@@ -62,10 +62,11 @@ begin
        and c.status = 'active'
        and a.deleted_at is null
        and (a.banned_until is null or a.banned_until <= pg_catalog.now());
-    perform pg_catalog.set_config('renum.caller',
-                                  stamp || '/' || coalesce(own::text, '') || '/'
-                                  || coalesce(own_role, ''),
-                                  true);
+    -- An assignment, not PERFORM: a simple expression skips the executor start of a query.
+    cached := pg_catalog.set_config('renum.caller',
+                                    stamp || '/' || coalesce(own::text, '') || '/'
+                                    || coalesce(own_role, ''),
+                                    true);
   end if;
   if own is null
      or pg_catalog.array_position(array['viewer', 'member', 'admin'], own_role)

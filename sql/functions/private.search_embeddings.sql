@@ -133,16 +133,18 @@ begin
              limit match_count) as n;
   end if;
 
-  if ids is not null then
+  -- Chunks without a usable distance (NaN) and below min_similarity are dropped in the final
+  -- statement; when usage is recorded, the same filter runs first so that exactly the returned
+  -- chunks are recorded (a separate statement only then: each one costs an executor start).
+  if usage_agent_id is not null and ids is not null then
     select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
       into ids, distances
       from unnest(ids, distances) with ordinality as r (id, distance, ord)
      where r.distance <> 'NaN'::float8
        and (min_similarity is null or 1 - r.distance >= min_similarity);
-  end if;
-
-  if usage_agent_id is not null and ids is not null then
-    perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+    if ids is not null then
+      perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+    end if;
   end if;
 
   return query
@@ -152,6 +154,8 @@ begin
       join public.document_chunks as c on c.client_id = tenant and c.id = r.id
       join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
       join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
+     where r.distance <> 'NaN'::float8
+       and (min_similarity is null or 1 - r.distance >= min_similarity)
      order by r.ord;
 end;
 $$;
