@@ -1,5 +1,5 @@
-/* why: the text side of private.hybrid_search, with a cost that does not grow with the number of
-   chunks a text matches (issue 12: 138 ms for a big tenant when the text matched 12% of it).
+/* why: the text side of private.hybrid_search, with a cost that grows neither with the number of
+   chunks a text matches nor with the table (issue 12).
    - security definer, because the GIN index on document_chunks.fts is unusable under RLS:
      `tsvector @@ tsquery` is not leakproof, so PostgreSQL may not evaluate it before the policy's
      predicate and never makes it an index condition; a viewer's text search then scans the whole
@@ -8,11 +8,19 @@
      private.record_chunk_usage does: unless the request is the backend
      (private.request_is_backend), `tenant` must be the caller's own active client (42501).
      Every predicate names the tenant (client_id = tenant), so no other tenant's row is read.
-   - bounded: it ranks (ts_rank_cd) at most `pool_size` matching chunks of the tenant, taken in
-     the order the planner's scan yields them (physical order), plus every chunk of
-     `semantic_ids` (the semantic list) that matches, and returns the `depth` best by rank
-     (ties by id). When the tenant has at most pool_size matching chunks in scope, that is the
-     exact text top-depth; above it (a broad text), see docs/retrieval.md "Hybrid search".
+   - bounded: it ranks (ts_rank_cd) at most `pool_size` matching chunks of the tenant in scope,
+     the first in (client_id, id) order, plus every chunk of `semantic_ids` (the semantic list)
+     that matches, and returns the `depth` best by rank (ties by id). When the tenant has at most
+     pool_size matching chunks in scope, that is the exact text top-depth; above it (a broad
+     text), see docs/retrieval.md "Hybrid search".
+   - sized without pg_stats (migration 0021): the tenant's bounded row count that
+     private.chunk_search_route keeps per session (private.search_embeddings has just refreshed
+     it) says whether the tenant is small (within renum.search_exact_max_rows: its rows are read
+     through the key, the match tested per row; fts is stored in the row since 0021, so that
+     costs no TOAST fetch). Above it, the matching share of the semantic list (a sample of the
+     tenant) tells a common word, whose matches a walk of the tenant's key meets early, from a
+     rare one, served by the GIN posting list. Generic plans only: planning a statement on
+     document_chunks (seven indexes) cost 1.2-1.6 ms, more than running it.
    Returns the ranked ids, best first. stable (it only reads); plpgsql for the check. */
 create or replace function private.text_search_matches(
   tenant uuid,
@@ -28,11 +36,18 @@ language plpgsql
 stable
 security definer
 set search_path = ''
+-- its statements name one tenant; a generic plan serves them (planning costs more than running)
+set plan_cache_mode = 'force_generic_plan'
 as $$
 #variable_conflict use_column
 declare
   pool_ids uuid[];
   pool_ranks real[];
+  semantic_hits uuid[];
+  semantic_ranks real[];
+  hits integer;
+  cache_key text;
+  cached text;
 begin
   if tenant is null then
     raise exception using errcode = '22004', message = 'tenant is required';
@@ -47,12 +62,34 @@ begin
     return;
   end if;
 
-  -- The pool: at most pool_size matching chunks of the tenant, ranked.
-  if coalesce((select e.tenant_rows <= 1000 from private.chunk_tenant_estimate(tenant) as e),
-              false) then
-    -- A small tenant: its own rows through the primary key, the match tested per row (the GIN
-    -- posting list of a word common in other tenants costs more: 0.7 ms against 0.14-0.22 ms
-    -- for 100 rows). `|| ''` keeps the GIN index out of this plan, which may then be cached.
+  -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
+  -- the tenant that tells a common word from a rare one.
+  if semantic_ids is not null then
+    select pg_catalog.array_agg(c.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(c.fts, query))
+      into semantic_hits, semantic_ranks
+      from public.document_chunks as c
+     where c.client_id = tenant
+       and c.id = any (semantic_ids)
+       and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector) operator(pg_catalog.@@) query;
+  end if;
+  hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
+
+  -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
+  -- Small: the whole tenant within renum.search_exact_max_rows, read from the bounded count
+  -- private.chunk_search_route keeps per session ('<rows>@<bound>@...', rows < bound), which
+  -- private.search_embeddings has just refreshed; counted here if absent. Not the route itself:
+  -- it also says 'exact' for a large tenant with a small share or a small document scope.
+  cache_key := 'renum.chunk_route_' || pg_catalog.replace(tenant::text, '-', '');
+  cached := pg_catalog.current_setting(cache_key, true);
+  if cached is null or cached !~ '^[0-9]+@[0-9]+@' then
+    perform private.chunk_search_route(tenant, null, null);
+    cached := pg_catalog.current_setting(cache_key, true);
+  end if;
+  if cached ~ '^[0-9]+@[0-9]+@'
+     and pg_catalog.split_part(cached, '@', 1)::bigint
+         < pg_catalog.split_part(cached, '@', 2)::bigint then
+    -- A small scope: its rows through the key, the match tested per row (the GIN posting list
+    -- of a word common in other tenants costs more). `|| ''` keeps the GIN index out.
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
       into pool_ids, pool_ranks
       from (select c.id, c.fts
@@ -62,38 +99,50 @@ begin
                    operator(pg_catalog.@@) query
                and (document_ids is null or c.document_id = any (document_ids))
                and (metadata_filter is null or c.metadata @> metadata_filter)
+             order by c.client_id, c.id
              limit pool_size) as p;
   else
-    -- Larger: planned for this call with the values known (EXECUTE: a one-shot plan), so the
-    -- planner picks from this tenant's and this word's statistics: the GIN index for a rare
-    -- word, a bitmap AND of GIN and the tenant's key range, or the tenant's rows in order
-    -- stopping after pool_size matches for a common one. A constant statement, parameters only.
-    execute 'select pg_catalog.array_agg(p.id),
-                    pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, $2))
-               from (select c.id, c.fts
-                       from public.document_chunks as c
-                      where c.client_id = $1
-                        and c.fts operator(pg_catalog.@@) $2
-                        and ($3 is null or c.document_id = any ($3))
-                        and ($4 is null or c.metadata operator(pg_catalog.@>) $4)
-                      limit $5) as p'
-      into pool_ids, pool_ranks
-      using tenant, query, document_ids, metadata_filter, pool_size;
+    if hits >= 2 and hits * 10 >= pg_catalog.cardinality(semantic_ids) then
+      -- A common word (in at least 10% of the semantic sample): the tenant's key walked in
+      -- order, at most 20 x pool_size rows, until pool_size matches.
+      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+        into pool_ids, pool_ranks
+        from (select w.id, w.fts
+                from (select c.id, c.fts
+                        from public.document_chunks as c
+                       where c.client_id = tenant
+                         and (document_ids is null or c.document_id = any (document_ids))
+                         and (metadata_filter is null or c.metadata @> metadata_filter)
+                       order by c.client_id, c.id
+                       limit pool_size * 20) as w
+               where (w.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
+                     operator(pg_catalog.@@) query
+               limit pool_size) as p;
+    end if;
+    if coalesce(pg_catalog.cardinality(pool_ids), 0) < pool_size then
+      -- A rare word (or a walk that ended short): the GIN posting list, the tenant tested per
+      -- row (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
+      -- tenant's whole range, 4 ms at 23k rows).
+      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+        into pool_ids, pool_ranks
+        from (select c.id, c.fts
+                from public.document_chunks as c
+               where c.fts operator(pg_catalog.@@) query
+                 and (c.client_id = tenant) is true
+                 and (document_ids is null or c.document_id = any (document_ids))
+                 and (metadata_filter is null or c.metadata @> metadata_filter)
+               limit pool_size) as p;
+    end if;
   end if;
 
-  -- The pool and the matching chunks of the semantic list, each chunk once (union all + max:
-  -- a plain union hashes the ranks as well and measured 3-4x slower), best first.
+  -- The pool and the matching chunks of the semantic list, each chunk once, best first.
   return query
     select m.id, max(m.rank) as rank
       from (select p.id, p.rank
               from unnest(pool_ids, pool_ranks) as p (id, rank)
             union all
-            select c.id, pg_catalog.ts_rank_cd(c.fts, query)
-              from public.document_chunks as c
-             where semantic_ids is not null
-               and c.client_id = tenant
-               and c.id = any (semantic_ids)
-               and c.fts operator(pg_catalog.@@) query) as m
+            select s.id, s.rank
+              from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
      group by m.id
      order by 2 desc, 1
      limit depth;
@@ -101,7 +150,7 @@ end;
 $$;
 
 comment on function private.text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb) is
-  'The text list of hybrid search: up to depth chunks of the tenant matching query, best ts_rank_cd first, ranked among at most pool_size matching chunks plus the matching semantic_ids (exact when the tenant has at most pool_size matches). The caller''s own client only, unless the request is the backend (42501).';
+  'The text list of hybrid search: up to depth chunks of the tenant matching query, best ts_rank_cd first, ranked among at most pool_size matching chunks (the first by id) plus the matching semantic_ids (exact when the tenant has at most pool_size matches). The caller''s own client only, unless the request is the backend (42501).';
 
 revoke all on function private.text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb) from public, anon, authenticated, service_role;
 grant execute on function private.text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb) to authenticated, service_role;
