@@ -1,10 +1,16 @@
--- 0021 tighten-hybrid-search (rollback): document_chunks.fts back to out-of-line storage
--- (extended), private.text_search_matches as 0020 left it.
+-- 0021 tighten-hybrid-search (rollback): private.text_search_matches as 0020 left it,
+-- private.document_chunk_texts and its triggers dropped, document_chunks.fts back to out-of-line
+-- storage (extended).
 
 set local lock_timeout = '10s';
 set local statement_timeout = '5min';
 
 alter table public.document_chunks alter column fts set storage extended;
+
+drop trigger if exists document_chunks_update_texts on public.document_chunks;
+drop trigger if exists document_chunks_insert_texts on public.document_chunks;
+drop function if exists private.tg_document_chunks__update_texts();
+drop function if exists private.tg_document_chunks__insert_texts();
 
 -- >>> sql/functions/private.text_search_matches.sql
 /* why: the text side of private.hybrid_search, with a cost that does not grow with the number of
@@ -115,5 +121,7 @@ comment on function private.text_search_matches(uuid, tsquery, integer, integer,
 revoke all on function private.text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb) from public, anon, authenticated, service_role;
 grant execute on function private.text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb) to authenticated, service_role;
 -- <<< sql/functions/private.text_search_matches.sql
+
+drop table if exists private.document_chunk_texts;
 
 notify pgrst, 'reload schema';

@@ -1,29 +1,129 @@
 -- depends: 0020.speed-up-hybrid-search
 --
 -- 0021 tighten-hybrid-search
--- what: 1. document_chunks.fts is stored in the row (storage main) instead of out of line in the
---          TOAST table;
---       2. private.text_search_matches sizes the scope with private.chunk_search_route (cached
---          per session by private.search_embeddings) instead of reading pg_stats on every call,
---          reads a small document scope through the document key, and plans a larger scope with
---          an order by the primary key, so a common word stops after the pool instead of AND-ing
---          the tenant's whole key range with the word's whole posting list.
+-- what: 1. private.document_chunk_texts (client_id, id, document_id, fts): the chunks' full-text
+--          vectors packed ~40 to a page, kept equal to document_chunks by triggers (a
+--          statement-level insert trigger from the transition table; a row-level update trigger
+--          on fts/document_id; deletes cascade), filled here from the existing chunks;
+--       2. private.text_search_matches reads the text candidates from it (a small tenant whole,
+--          a common word by a bounded key walk; a rare word still through the GIN index of
+--          document_chunks), sizes the tenant with the bounded count private.chunk_search_route
+--          keeps per session instead of pg_stats, and runs generic plans only (no EXECUTE);
+--       3. document_chunks.fts is stored in the row (storage main) instead of out of line in the
+--          TOAST table (the GIN path and metadata-filtered text searches rank from it).
 -- why: issue 12 target hybrid_search p50 <= 2x search_embeddings (measured 3.4-4.4x broad,
---      1.9-3.5x narrow at small scale before this migration):
---   1. since 0019 keeps the 6 KB vector in the row, the toaster moved fts out of line: every
---      text match tested or ranked was a TOAST index lookup (a 1,000-row tenant's text scan
---      6.1 ms); a tsvector is small and compresses, so it fits beside the vector;
---   2. pg_stats cost 0.5 ms and ~15 catalog locks per call; the BitmapAnd the planner picked
---      for a common word read the big tenant's whole key range (4 ms at 23k rows, growing).
--- Safe on a live database: `set storage` takes a SHARE UPDATE EXCLUSIVE lock and rewrites
--- nothing. Rows written before keep their TOAST copy of fts until rewritten (`vacuum full
--- public.document_chunks` or pg_repack, see docs/operations.md); both layouts are read alike.
+--      1.9-3.5x narrow at small scale before this migration): since 0019 keeps the 6 KB vector
+--      in the row, every chunk a text search tested or ranked was a heap page of its own plus a
+--      TOAST fetch of fts (a 1,000-row tenant's text scan 6.1 ms; a common word's pool of 200 in
+--      the big tenant 1,500-1,700 pages); pg_stats cost 0.5 ms and ~15 catalog locks per call;
+--      planning the EXECUTEd pool query 1.2-1.6 ms; the BitmapAnd the planner picked for a common
+--      word read the big tenant's whole key range. Measurements: docs/retrieval.md.
+-- Backfill: one insert of every chunk's (client_id, id, document_id, fts) in this transaction,
+-- with a SHARE ROW EXCLUSIVE lock on document_chunks held by the triggers' creation (writers wait,
+-- searches do not). `set storage` rewrites nothing: rows written before keep their TOAST copy of
+-- fts until rewritten (`vacuum full public.document_chunks` or pg_repack); both read alike.
 -- Signatures, results, validation and SQLSTATEs are unchanged.
 
 set local lock_timeout = '10s';
-set local statement_timeout = '5min';
+set local statement_timeout = 0; -- the backfill grows with the table
 
 alter table public.document_chunks alter column fts set storage main;
+
+/* why: private.text_search_matches tests and ranks a text against many chunks of one tenant;
+   read from document_chunks, each chunk is a heap page (its 6 KB vector) and its fts a TOAST
+   fetch. This table holds only what the text side needs, in the primary key's order of
+   (client_id, id), so a tenant's rows are a few pages. Not exposed (schema private) and not
+   granted to any API role: only the definer functions read it and the triggers on
+   document_chunks write it. RLS enabled and forced with no policy: nothing else may read it. */
+create table private.document_chunk_texts (
+  client_id uuid not null,
+  id uuid not null,
+  document_id uuid not null,
+  fts tsvector not null,
+  constraint document_chunk_texts_pkey primary key (client_id, id),
+  constraint document_chunk_texts_chunk_fk foreign key (client_id, id)
+    references public.document_chunks (client_id, id) on update cascade on delete cascade
+);
+
+comment on table private.document_chunk_texts is
+  'The full-text vector (fts) and document of every chunk of public.document_chunks, packed for private.text_search_matches; kept by triggers on document_chunks, deleted by cascade.';
+
+alter table private.document_chunk_texts enable row level security;
+alter table private.document_chunk_texts force row level security;
+
+revoke all on table private.document_chunk_texts from public, anon, authenticated, service_role;
+
+-- >>> sql/functions/private.tg_document_chunks__insert_texts.sql
+/* why: private.document_chunk_texts (the chunks' full-text vectors, packed many to a page for
+   private.text_search_matches) holds a row for every chunk. One statement-level trigger per
+   insert statement or COPY, from its transition table: one insert, not one per row, so bulk
+   loads pay one extra btree entry per chunk. security definer: API writers of chunks have no
+   privilege on the private table; it copies only the rows the statement itself inserted. */
+create or replace function private.tg_document_chunks__insert_texts()
+returns trigger
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  insert into private.document_chunk_texts (client_id, id, document_id, fts)
+  select n.client_id, n.id, n.document_id, coalesce(n.fts, ''::pg_catalog.tsvector)
+    from inserted_chunks as n;
+  return null;
+end;
+$$;
+
+comment on function private.tg_document_chunks__insert_texts() is
+  'Trigger (after insert, per statement): copies the inserted chunks'' fts into private.document_chunk_texts.';
+
+revoke all on function private.tg_document_chunks__insert_texts() from public, anon, authenticated, service_role;
+-- <<< sql/functions/private.tg_document_chunks__insert_texts.sql
+
+-- >>> sql/functions/private.tg_document_chunks__update_texts.sql
+/* why: keeps private.document_chunk_texts equal to document_chunks when a chunk's text, language
+   (so its fts) or document changes; a deleted chunk's row goes by the foreign key's cascade.
+   Row-level, fired only by updates naming those columns (embedding updates do not fire it).
+   security definer: API writers of chunks have no privilege on the private table. */
+create or replace function private.tg_document_chunks__update_texts()
+returns trigger
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  update private.document_chunk_texts as t
+     set document_id = new.document_id,
+         fts = coalesce(new.fts, ''::pg_catalog.tsvector)
+   where t.client_id = new.client_id
+     and t.id = new.id;
+  return null;
+end;
+$$;
+
+comment on function private.tg_document_chunks__update_texts() is
+  'Trigger (after update of fts or document_id, per row): updates the chunk''s row of private.document_chunk_texts.';
+
+revoke all on function private.tg_document_chunks__update_texts() from public, anon, authenticated, service_role;
+-- <<< sql/functions/private.tg_document_chunks__update_texts.sql
+
+create trigger document_chunks_insert_texts
+  after insert on public.document_chunks
+  referencing new table as inserted_chunks
+  for each statement execute function private.tg_document_chunks__insert_texts();
+
+create trigger document_chunks_update_texts
+  after update of fts, document_id on public.document_chunks
+  for each row
+  when (old.fts is distinct from new.fts or old.document_id is distinct from new.document_id)
+  execute function private.tg_document_chunks__update_texts();
+
+insert into private.document_chunk_texts (client_id, id, document_id, fts)
+select c.client_id, c.id, c.document_id, coalesce(c.fts, ''::pg_catalog.tsvector)
+  from public.document_chunks as c;
+
+analyze private.document_chunk_texts;
 
 -- >>> sql/functions/private.text_search_matches.sql
 /* why: the text side of private.hybrid_search, with a cost that grows neither with the number of
@@ -32,23 +132,25 @@ alter table public.document_chunks alter column fts set storage main;
      `tsvector @@ tsquery` is not leakproof, so PostgreSQL may not evaluate it before the policy's
      predicate and never makes it an index condition; a viewer's text search then scans the whole
      table (measured: 19 ms for a one-chunk match in a 60k table, as a service_role search through
-     the index takes 0.1 ms). Bypassing RLS, it re-checks the tenant itself, as
-     private.record_chunk_usage does: unless the request is the backend
-     (private.request_is_backend), `tenant` must be the caller's own active client (42501).
-     Every predicate names the tenant (client_id = tenant), so no other tenant's row is read.
+     the index takes 0.1 ms); and private.document_chunk_texts is not readable by API roles.
+     Bypassing RLS, it re-checks the tenant itself, as private.record_chunk_usage does: unless the
+     request is the backend (private.request_is_backend), `tenant` must be the caller's own active
+     client (42501). Every predicate names the tenant (client_id = tenant).
    - bounded: it ranks (ts_rank_cd) at most `pool_size` matching chunks of the tenant in scope,
-     the first in (client_id, id) order, plus every chunk of `semantic_ids` (the semantic list)
-     that matches, and returns the `depth` best by rank (ties by id). When the tenant has at most
-     pool_size matching chunks in scope, that is the exact text top-depth; above it (a broad
-     text), see docs/retrieval.md "Hybrid search".
-   - sized without pg_stats (migration 0021): the tenant's bounded row count that
-     private.chunk_search_route keeps per session (private.search_embeddings has just refreshed
-     it) says whether the tenant is small (within renum.search_exact_max_rows: its rows are read
-     through the key, the match tested per row; fts is stored in the row since 0021, so that
-     costs no TOAST fetch). Above it, the matching share of the semantic list (a sample of the
-     tenant) tells a common word, whose matches a walk of the tenant's key meets early, from a
-     rare one, served by the GIN posting list. Generic plans only: planning a statement on
-     document_chunks (seven indexes) cost 1.2-1.6 ms, more than running it.
+     plus every chunk of `semantic_ids` (the semantic list) that matches, and returns the `depth`
+     best by rank (ties by id). When the tenant has at most pool_size matching chunks in scope,
+     that is the exact text top-depth; above it (a broad text), see docs/retrieval.md "Hybrid
+     search".
+   - cheap per chunk (migration 0021): it reads the chunks' fts from private.document_chunk_texts
+     (client_id, id, document_id, fts: ~40 rows a page) instead of document_chunks, where every row
+     is a page of its own (the 6 KB vector) and fts was a TOAST fetch. A small tenant (within
+     renum.search_exact_max_rows, known from the bounded count private.chunk_search_route keeps
+     per session, which private.search_embeddings has just refreshed: no pg_stats) is walked
+     whole in key order. Above it, the matching share of the semantic list (a sample of the
+     tenant) tells a common word, whose matches a key walk meets early (bounded to 50 x
+     pool_size rows), from a rare one, served by the GIN index of document_chunks. A metadata
+     filter (not in the side table) reads document_chunks. Generic plans only: planning a
+     statement on document_chunks (seven indexes) cost 1.2-1.6 ms, more than running it.
    Returns the ranked ids, best first. stable (it only reads); plpgsql for the check. */
 create or replace function private.text_search_matches(
   tenant uuid,
@@ -76,6 +178,7 @@ declare
   hits integer;
   cache_key text;
   cached text;
+  small boolean;
 begin
   if tenant is null then
     raise exception using errcode = '22004', message = 'tenant is required';
@@ -93,31 +196,60 @@ begin
   -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
   -- the tenant that tells a common word from a rare one.
   if semantic_ids is not null then
-    select pg_catalog.array_agg(c.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(c.fts, query))
+    select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
       into semantic_hits, semantic_ranks
-      from public.document_chunks as c
-     where c.client_id = tenant
-       and c.id = any (semantic_ids)
-       and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector) operator(pg_catalog.@@) query;
+      from private.document_chunk_texts as t
+     where t.client_id = tenant
+       and t.id = any (semantic_ids)
+       and t.fts operator(pg_catalog.@@) query;
   end if;
   hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
 
-  -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
-  -- Small: the whole tenant within renum.search_exact_max_rows, read from the bounded count
-  -- private.chunk_search_route keeps per session ('<rows>@<bound>@...', rows < bound), which
-  -- private.search_embeddings has just refreshed; counted here if absent. Not the route itself:
-  -- it also says 'exact' for a large tenant with a small share or a small document scope.
+  -- Small: the whole tenant within renum.search_exact_max_rows ('<rows>@<bound>@...', rows <
+  -- bound, as private.chunk_search_route keeps it; counted here if absent). Not the route
+  -- itself: it also says 'exact' for a large tenant with a small share or a small document scope.
   cache_key := 'renum.chunk_route_' || pg_catalog.replace(tenant::text, '-', '');
   cached := pg_catalog.current_setting(cache_key, true);
   if cached is null or cached !~ '^[0-9]+@[0-9]+@' then
     perform private.chunk_search_route(tenant, null, null);
     cached := pg_catalog.current_setting(cache_key, true);
   end if;
-  if cached ~ '^[0-9]+@[0-9]+@'
-     and pg_catalog.split_part(cached, '@', 1)::bigint
-         < pg_catalog.split_part(cached, '@', 2)::bigint then
-    -- A small scope: its rows through the key, the match tested per row (the GIN posting list
-    -- of a word common in other tenants costs more). `|| ''` keeps the GIN index out.
+  small := cached ~ '^[0-9]+@[0-9]+@'
+           and pg_catalog.split_part(cached, '@', 1)::bigint
+               < pg_catalog.split_part(cached, '@', 2)::bigint;
+
+  -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
+  if metadata_filter is null
+     and (small or (hits >= 2 and hits * 10 >= pg_catalog.cardinality(semantic_ids))) then
+    -- A small tenant, or a common word: the tenant's packed rows in key order until pool_size
+    -- matches (a large tenant's walk reads at most 50 x pool_size rows).
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+      into pool_ids, pool_ranks
+      from (select w.id, w.fts
+              from (select t.id, t.fts
+                      from private.document_chunk_texts as t
+                     where t.client_id = tenant
+                       and (document_ids is null or t.document_id = any (document_ids))
+                     order by t.client_id, t.id
+                     limit case when small then null else pool_size * 50 end) as w
+             where w.fts operator(pg_catalog.@@) query
+             limit pool_size) as p;
+    if small or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
+      return query
+        select m.id, max(m.rank) as rank
+          from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
+                union all
+                select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
+         group by m.id
+         order by 2 desc, 1
+         limit depth;
+      return;
+    end if;
+  end if;
+
+  if small then
+    -- A small tenant with a metadata filter: its rows of document_chunks through the key, the
+    -- match tested per row (`|| ''` keeps the GIN index out of this plan).
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
       into pool_ids, pool_ranks
       from (select c.id, c.fts
@@ -126,51 +258,31 @@ begin
                and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
                    operator(pg_catalog.@@) query
                and (document_ids is null or c.document_id = any (document_ids))
-               and (metadata_filter is null or c.metadata @> metadata_filter)
+               and c.metadata @> metadata_filter
              order by c.client_id, c.id
              limit pool_size) as p;
   else
-    if hits >= 2 and hits * 10 >= pg_catalog.cardinality(semantic_ids) then
-      -- A common word (in at least 10% of the semantic sample): the tenant's key walked in
-      -- order, at most 20 x pool_size rows, until pool_size matches.
-      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
-        into pool_ids, pool_ranks
-        from (select w.id, w.fts
-                from (select c.id, c.fts
-                        from public.document_chunks as c
-                       where c.client_id = tenant
-                         and (document_ids is null or c.document_id = any (document_ids))
-                         and (metadata_filter is null or c.metadata @> metadata_filter)
-                       order by c.client_id, c.id
-                       limit pool_size * 20) as w
-               where (w.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
-                     operator(pg_catalog.@@) query
-               limit pool_size) as p;
-    end if;
-    if coalesce(pg_catalog.cardinality(pool_ids), 0) < pool_size then
-      -- A rare word (or a walk that ended short): the GIN posting list, the tenant tested per
-      -- row (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
-      -- tenant's whole range, 4 ms at 23k rows).
-      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
-        into pool_ids, pool_ranks
-        from (select c.id, c.fts
-                from public.document_chunks as c
-               where c.fts operator(pg_catalog.@@) query
-                 and (c.client_id = tenant) is true
-                 and (document_ids is null or c.document_id = any (document_ids))
-                 and (metadata_filter is null or c.metadata @> metadata_filter)
-               limit pool_size) as p;
-    end if;
+    -- A rare word (or a walk that ended short): the GIN posting list, the tenant tested per row
+    -- (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
+    -- tenant's whole range, 4 ms at 23k rows and growing with the tenant).
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+      into pool_ids, pool_ranks
+      from (select c.id, c.fts
+              from public.document_chunks as c
+             where c.fts operator(pg_catalog.@@) query
+               and (c.client_id = tenant) is true
+               and (document_ids is null or c.document_id = any (document_ids))
+               and (metadata_filter is null or c.metadata @> metadata_filter)
+             limit pool_size) as p;
   end if;
 
-  -- The pool and the matching chunks of the semantic list, each chunk once, best first.
+  -- The pool and the matching semantic chunks, each chunk once (union all + max: a plain union
+  -- hashes the ranks as well and measured 3-4x slower), best first.
   return query
     select m.id, max(m.rank) as rank
-      from (select p.id, p.rank
-              from unnest(pool_ids, pool_ranks) as p (id, rank)
+      from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
             union all
-            select s.id, s.rank
-              from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
+            select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
      group by m.id
      order by 2 desc, 1
      limit depth;

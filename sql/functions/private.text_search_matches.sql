@@ -4,23 +4,25 @@
      `tsvector @@ tsquery` is not leakproof, so PostgreSQL may not evaluate it before the policy's
      predicate and never makes it an index condition; a viewer's text search then scans the whole
      table (measured: 19 ms for a one-chunk match in a 60k table, as a service_role search through
-     the index takes 0.1 ms). Bypassing RLS, it re-checks the tenant itself, as
-     private.record_chunk_usage does: unless the request is the backend
-     (private.request_is_backend), `tenant` must be the caller's own active client (42501).
-     Every predicate names the tenant (client_id = tenant), so no other tenant's row is read.
+     the index takes 0.1 ms); and private.document_chunk_texts is not readable by API roles.
+     Bypassing RLS, it re-checks the tenant itself, as private.record_chunk_usage does: unless the
+     request is the backend (private.request_is_backend), `tenant` must be the caller's own active
+     client (42501). Every predicate names the tenant (client_id = tenant).
    - bounded: it ranks (ts_rank_cd) at most `pool_size` matching chunks of the tenant in scope,
-     the first in (client_id, id) order, plus every chunk of `semantic_ids` (the semantic list)
-     that matches, and returns the `depth` best by rank (ties by id). When the tenant has at most
-     pool_size matching chunks in scope, that is the exact text top-depth; above it (a broad
-     text), see docs/retrieval.md "Hybrid search".
-   - sized without pg_stats (migration 0021): the tenant's bounded row count that
-     private.chunk_search_route keeps per session (private.search_embeddings has just refreshed
-     it) says whether the tenant is small (within renum.search_exact_max_rows: its rows are read
-     through the key, the match tested per row; fts is stored in the row since 0021, so that
-     costs no TOAST fetch). Above it, the matching share of the semantic list (a sample of the
-     tenant) tells a common word, whose matches a walk of the tenant's key meets early, from a
-     rare one, served by the GIN posting list. Generic plans only: planning a statement on
-     document_chunks (seven indexes) cost 1.2-1.6 ms, more than running it.
+     plus every chunk of `semantic_ids` (the semantic list) that matches, and returns the `depth`
+     best by rank (ties by id). When the tenant has at most pool_size matching chunks in scope,
+     that is the exact text top-depth; above it (a broad text), see docs/retrieval.md "Hybrid
+     search".
+   - cheap per chunk (migration 0021): it reads the chunks' fts from private.document_chunk_texts
+     (client_id, id, document_id, fts: ~40 rows a page) instead of document_chunks, where every row
+     is a page of its own (the 6 KB vector) and fts was a TOAST fetch. A small tenant (within
+     renum.search_exact_max_rows, known from the bounded count private.chunk_search_route keeps
+     per session, which private.search_embeddings has just refreshed: no pg_stats) is walked
+     whole in key order. Above it, the matching share of the semantic list (a sample of the
+     tenant) tells a common word, whose matches a key walk meets early (bounded to 50 x
+     pool_size rows), from a rare one, served by the GIN index of document_chunks. A metadata
+     filter (not in the side table) reads document_chunks. Generic plans only: planning a
+     statement on document_chunks (seven indexes) cost 1.2-1.6 ms, more than running it.
    Returns the ranked ids, best first. stable (it only reads); plpgsql for the check. */
 create or replace function private.text_search_matches(
   tenant uuid,
@@ -48,6 +50,7 @@ declare
   hits integer;
   cache_key text;
   cached text;
+  small boolean;
 begin
   if tenant is null then
     raise exception using errcode = '22004', message = 'tenant is required';
@@ -65,31 +68,60 @@ begin
   -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
   -- the tenant that tells a common word from a rare one.
   if semantic_ids is not null then
-    select pg_catalog.array_agg(c.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(c.fts, query))
+    select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
       into semantic_hits, semantic_ranks
-      from public.document_chunks as c
-     where c.client_id = tenant
-       and c.id = any (semantic_ids)
-       and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector) operator(pg_catalog.@@) query;
+      from private.document_chunk_texts as t
+     where t.client_id = tenant
+       and t.id = any (semantic_ids)
+       and t.fts operator(pg_catalog.@@) query;
   end if;
   hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
 
-  -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
-  -- Small: the whole tenant within renum.search_exact_max_rows, read from the bounded count
-  -- private.chunk_search_route keeps per session ('<rows>@<bound>@...', rows < bound), which
-  -- private.search_embeddings has just refreshed; counted here if absent. Not the route itself:
-  -- it also says 'exact' for a large tenant with a small share or a small document scope.
+  -- Small: the whole tenant within renum.search_exact_max_rows ('<rows>@<bound>@...', rows <
+  -- bound, as private.chunk_search_route keeps it; counted here if absent). Not the route
+  -- itself: it also says 'exact' for a large tenant with a small share or a small document scope.
   cache_key := 'renum.chunk_route_' || pg_catalog.replace(tenant::text, '-', '');
   cached := pg_catalog.current_setting(cache_key, true);
   if cached is null or cached !~ '^[0-9]+@[0-9]+@' then
     perform private.chunk_search_route(tenant, null, null);
     cached := pg_catalog.current_setting(cache_key, true);
   end if;
-  if cached ~ '^[0-9]+@[0-9]+@'
-     and pg_catalog.split_part(cached, '@', 1)::bigint
-         < pg_catalog.split_part(cached, '@', 2)::bigint then
-    -- A small scope: its rows through the key, the match tested per row (the GIN posting list
-    -- of a word common in other tenants costs more). `|| ''` keeps the GIN index out.
+  small := cached ~ '^[0-9]+@[0-9]+@'
+           and pg_catalog.split_part(cached, '@', 1)::bigint
+               < pg_catalog.split_part(cached, '@', 2)::bigint;
+
+  -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
+  if metadata_filter is null
+     and (small or (hits >= 2 and hits * 10 >= pg_catalog.cardinality(semantic_ids))) then
+    -- A small tenant, or a common word: the tenant's packed rows in key order until pool_size
+    -- matches (a large tenant's walk reads at most 50 x pool_size rows).
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+      into pool_ids, pool_ranks
+      from (select w.id, w.fts
+              from (select t.id, t.fts
+                      from private.document_chunk_texts as t
+                     where t.client_id = tenant
+                       and (document_ids is null or t.document_id = any (document_ids))
+                     order by t.client_id, t.id
+                     limit case when small then null else pool_size * 50 end) as w
+             where w.fts operator(pg_catalog.@@) query
+             limit pool_size) as p;
+    if small or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
+      return query
+        select m.id, max(m.rank) as rank
+          from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
+                union all
+                select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
+         group by m.id
+         order by 2 desc, 1
+         limit depth;
+      return;
+    end if;
+  end if;
+
+  if small then
+    -- A small tenant with a metadata filter: its rows of document_chunks through the key, the
+    -- match tested per row (`|| ''` keeps the GIN index out of this plan).
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
       into pool_ids, pool_ranks
       from (select c.id, c.fts
@@ -98,51 +130,31 @@ begin
                and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
                    operator(pg_catalog.@@) query
                and (document_ids is null or c.document_id = any (document_ids))
-               and (metadata_filter is null or c.metadata @> metadata_filter)
+               and c.metadata @> metadata_filter
              order by c.client_id, c.id
              limit pool_size) as p;
   else
-    if hits >= 2 and hits * 10 >= pg_catalog.cardinality(semantic_ids) then
-      -- A common word (in at least 10% of the semantic sample): the tenant's key walked in
-      -- order, at most 20 x pool_size rows, until pool_size matches.
-      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
-        into pool_ids, pool_ranks
-        from (select w.id, w.fts
-                from (select c.id, c.fts
-                        from public.document_chunks as c
-                       where c.client_id = tenant
-                         and (document_ids is null or c.document_id = any (document_ids))
-                         and (metadata_filter is null or c.metadata @> metadata_filter)
-                       order by c.client_id, c.id
-                       limit pool_size * 20) as w
-               where (w.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
-                     operator(pg_catalog.@@) query
-               limit pool_size) as p;
-    end if;
-    if coalesce(pg_catalog.cardinality(pool_ids), 0) < pool_size then
-      -- A rare word (or a walk that ended short): the GIN posting list, the tenant tested per
-      -- row (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
-      -- tenant's whole range, 4 ms at 23k rows).
-      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
-        into pool_ids, pool_ranks
-        from (select c.id, c.fts
-                from public.document_chunks as c
-               where c.fts operator(pg_catalog.@@) query
-                 and (c.client_id = tenant) is true
-                 and (document_ids is null or c.document_id = any (document_ids))
-                 and (metadata_filter is null or c.metadata @> metadata_filter)
-               limit pool_size) as p;
-    end if;
+    -- A rare word (or a walk that ended short): the GIN posting list, the tenant tested per row
+    -- (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
+    -- tenant's whole range, 4 ms at 23k rows and growing with the tenant).
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+      into pool_ids, pool_ranks
+      from (select c.id, c.fts
+              from public.document_chunks as c
+             where c.fts operator(pg_catalog.@@) query
+               and (c.client_id = tenant) is true
+               and (document_ids is null or c.document_id = any (document_ids))
+               and (metadata_filter is null or c.metadata @> metadata_filter)
+             limit pool_size) as p;
   end if;
 
-  -- The pool and the matching chunks of the semantic list, each chunk once, best first.
+  -- The pool and the matching semantic chunks, each chunk once (union all + max: a plain union
+  -- hashes the ranks as well and measured 3-4x slower), best first.
   return query
     select m.id, max(m.rank) as rank
-      from (select p.id, p.rank
-              from unnest(pool_ids, pool_ranks) as p (id, rank)
+      from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
             union all
-            select s.id, s.rank
-              from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
+            select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
      group by m.id
      order by 2 desc, 1
      limit depth;
