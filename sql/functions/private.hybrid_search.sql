@@ -46,7 +46,8 @@ as $$
 declare
   doc_ids uuid[];
   depth integer;
-  configs regconfig[];
+  languages text[];
+  config regconfig;
   query tsquery;
   pool integer;
   semantic_ids uuid[];
@@ -83,16 +84,21 @@ begin
   pool := coalesce(nullif(pg_catalog.current_setting('renum.hybrid_text_pool', true), '')::integer,
                    10 * depth);
 
-  -- One parse per distinct language in scope (usually one), OR-ed.
-  select pg_catalog.array_agg(distinct private.text_search_regconfig(kb.text_search_config))
-    into configs
+  -- One parse per distinct language in scope (usually one), OR-ed; each name mapped once
+  -- (private.text_search_regconfig per knowledge base row cost 0.1 ms more).
+  select pg_catalog.array_agg(distinct kb.text_search_config)
+    into languages
     from public.knowledge_bases as kb
    where kb.client_id = tenant
      and (knowledge_base_ids is null or kb.id = any (knowledge_base_ids));
-  if configs is not null then
-    query := pg_catalog.websearch_to_tsquery(configs[1], query_text);
-    for i in 2 .. pg_catalog.cardinality(configs) loop
-      query := query operator(pg_catalog.||) pg_catalog.websearch_to_tsquery(configs[i], query_text);
+  if languages is not null then
+    for i in 1 .. pg_catalog.cardinality(languages) loop
+      config := private.text_search_regconfig(languages[i]);
+      if config is not null then
+        query := case when query is null then pg_catalog.websearch_to_tsquery(config, query_text)
+                      else query operator(pg_catalog.||)
+                           pg_catalog.websearch_to_tsquery(config, query_text) end;
+      end if;
     end loop;
     if pg_catalog.numnode(query) = 0 then
       query := null;  -- only stop words: the text side contributes nothing
