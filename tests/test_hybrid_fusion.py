@@ -345,3 +345,36 @@ def test_hybrid_search_of_each_tenant_returns_only_its_own_chunks(vconn: Conn, d
     assert {r["id"] for r in theirs} <= set(data.b.texts)
     assert {r["id"] for r in ours} <= set(data.a.texts)
     assert {r[0] for r in backend} == {r["id"] for r in theirs}
+
+
+@pytest.mark.parametrize("pool", [5, 1000])
+@pytest.mark.parametrize("scope", ["small", "large"])
+def test_a_document_scope_ranks_only_that_documents_matches(
+    vconn: Conn, data: Data, scope: str, pool: int
+) -> None:
+    """A document scope on every path (a small tenant's packed texts; a larger tenant's document
+    key when the scope is small against the pool, else the GIN index): only the scope's
+    matches, true ranks, exact when the pool holds them all."""
+    sized(vconn, scope)
+    target = next(c for c, t in data.a.texts.items() if t.endswith(" a17x"))
+    row = vconn.execute(
+        "select document_id from public.document_chunks where id = %s", (target,)
+    ).fetchone()
+    assert row is not None
+    in_doc = {
+        r[0]
+        for r in vconn.execute(
+            "select id from public.document_chunks where document_id = %s", (row[0],)
+        ).fetchall()
+    }
+    ranks = {c: r for c, r in text_ranks(vconn, data.a, WORD).items() if c in in_doc}
+    with acting(vconn, data.world.claims("viewer")):
+        got = vconn.execute(
+            "select id, rank from private.text_search_matches(%s, "
+            "pg_catalog.websearch_to_tsquery('portuguese', %s), 20, %s, null, %s)",
+            (data.a.tenant, WORD, pool, [row[0]]),
+        ).fetchall()
+    assert got and all(c in ranks and r == ranks[c] for c, r in got)
+    assert len(got) <= min(pool, 20)
+    if pool == 1000:
+        assert got == sorted(ranks.items(), key=lambda r: (-r[1], str(r[0])))[:20]

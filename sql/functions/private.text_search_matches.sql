@@ -21,7 +21,8 @@
      whole in key order. Above it, the matching share of the semantic list (a sample of the
      tenant) tells a common word, whose matches a key walk meets early (bounded to 50 x
      pool_size rows), from a rare one, served by the GIN index of document_chunks. A metadata
-     filter (not in the side table) reads document_chunks. Generic plans only: planning a
+     filter (not in the side table) reads document_chunks; so does a document scope of a larger
+     tenant (through the document key when it holds fewer than 5 x pool_size chunks, else GIN). Generic plans only: planning a
      statement on document_chunks (seven indexes) cost 1.2-1.6 ms, more than running it.
    Returns the ranked ids, best first. stable (it only reads); plpgsql for the check. */
 create or replace function private.text_search_matches(
@@ -93,20 +94,32 @@ begin
 
   -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
   if metadata_filter is null
-     and (small or (hits >= 2 and hits * 10 >= pg_catalog.cardinality(semantic_ids))) then
+     and (small or (document_ids is null and hits >= 2
+                    and hits * 10 >= pg_catalog.cardinality(semantic_ids))) then
     -- A small tenant, or a common word: the tenant's packed rows in key order until pool_size
     -- matches (a large tenant's walk reads at most 50 x pool_size rows).
-    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
-      into pool_ids, pool_ranks
-      from (select w.id, w.fts
-              from (select t.id, t.fts
-                      from private.document_chunk_texts as t
-                     where t.client_id = tenant
-                       and (document_ids is null or t.document_id = any (document_ids))
-                     order by t.client_id, t.id
-                     limit case when small then null else pool_size * 50 end) as w
-             where w.fts operator(pg_catalog.@@) query
-             limit pool_size) as p;
+    if small then
+      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+        into pool_ids, pool_ranks
+        from (select t.id, t.fts
+                from private.document_chunk_texts as t
+               where t.client_id = tenant
+                 and (document_ids is null or t.document_id = any (document_ids))
+                 and t.fts operator(pg_catalog.@@) query
+               order by t.client_id, t.id
+               limit pool_size) as p;
+    else
+      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+        into pool_ids, pool_ranks
+        from (select w.id, w.fts
+                from (select t.id, t.fts
+                        from private.document_chunk_texts as t
+                       where t.client_id = tenant
+                       order by t.client_id, t.id
+                       limit pool_size * 50) as w
+               where w.fts operator(pg_catalog.@@) query
+               limit pool_size) as p;
+    end if;
     if small or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
       return query
         select m.id, max(m.rank) as rank
@@ -134,8 +147,27 @@ begin
                and c.metadata @> metadata_filter
              order by c.client_id, c.id
              limit pool_size) as p;
+  elsif document_ids is not null
+        and (select pg_catalog.count(*)
+               from (select
+                       from public.document_chunks as c
+                      where c.client_id = tenant
+                        and c.document_id = any (document_ids)
+                      limit pool_size * 5) as bounded) < pool_size * 5 then
+    -- A small document scope of a larger tenant (fewer than 5 x pool_size chunks, counted
+    -- through the document key): its rows through that key, the match tested per row.
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+      into pool_ids, pool_ranks
+      from (select c.id, c.fts
+              from public.document_chunks as c
+             where c.client_id = tenant
+               and c.document_id = any (document_ids)
+               and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
+                   operator(pg_catalog.@@) query
+               and (metadata_filter is null or c.metadata @> metadata_filter)
+             limit pool_size) as p;
   else
-    -- A rare word (or a walk that ended short): the GIN posting list, the tenant tested per row
+    -- A rare word (or a walk that ended short, or a large scope): the GIN posting list, the tenant tested per row
     -- (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
     -- tenant's whole range, 4 ms at 23k rows and growing with the tenant).
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
