@@ -11,7 +11,8 @@
 --          keeps per session instead of pg_stats, and runs generic plans only (no EXECUTE);
 --       3. document_chunks.fts is stored in the row (storage main) instead of out of line in the
 --          TOAST table (the GIN path and metadata-filtered text searches rank from it);
---       4. private.hybrid_search maps each distinct knowledge base language once.
+--       4. private.hybrid_search maps each distinct knowledge base language once and, without
+--          usage recording, fuses and joins the winners in one statement.
 -- why: issue 12 target hybrid_search p50 <= 2x search_embeddings (measured 3.4-4.4x broad,
 --      1.9-3.5x narrow at small scale before this migration): since 0019 keeps the 6 KB vector
 --      in the row, every chunk a text search tested or ranked was a heap page of its own plus a
@@ -196,18 +197,6 @@ begin
     return;
   end if;
 
-  -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
-  -- the tenant that tells a common word from a rare one.
-  if semantic_ids is not null then
-    select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
-      into semantic_hits, semantic_ranks
-      from private.document_chunk_texts as t
-     where t.client_id = tenant
-       and t.id = any (semantic_ids)
-       and t.fts operator(pg_catalog.@@) query;
-  end if;
-  hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
-
   -- Small: the whole tenant within renum.search_exact_max_rows ('<rows>@<bound>@...', rows <
   -- bound, as private.chunk_search_route keeps it; counted here if absent). Not the route
   -- itself: it also says 'exact' for a large tenant with a small share or a small document scope.
@@ -220,6 +209,19 @@ begin
   small := cached ~ '^[0-9]+@[0-9]+@'
            and pg_catalog.split_part(cached, '@', 1)::bigint
                < pg_catalog.split_part(cached, '@', 2)::bigint;
+
+  -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
+  -- the tenant that tells a common word from a rare one. A small tenant's walk below meets them
+  -- anyway unless it fills the pool: then they are read after it.
+  if semantic_ids is not null and not (small and metadata_filter is null) then
+    select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
+      into semantic_hits, semantic_ranks
+      from private.document_chunk_texts as t
+     where t.client_id = tenant
+       and t.id = any (semantic_ids)
+       and t.fts operator(pg_catalog.@@) query;
+  end if;
+  hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
 
   -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
   if metadata_filter is null
@@ -248,6 +250,15 @@ begin
                        limit pool_size * 50) as w
                where w.fts operator(pg_catalog.@@) query
                limit pool_size) as p;
+    end if;
+    if small and semantic_ids is not null
+       and coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
+      select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
+        into semantic_hits, semantic_ranks
+        from private.document_chunk_texts as t
+       where t.client_id = tenant
+         and t.id = any (semantic_ids)
+         and t.fts operator(pg_catalog.@@) query;
     end if;
     if small or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
       return query
@@ -347,7 +358,8 @@ grant execute on function private.text_search_matches(uuid, tsquery, integer, in
    computed), text_rank, both positions (null when a list did not return the chunk) and score.
    Errors as search_embeddings, plus 22004/22023 for an empty query_text, negative weights, both
    weights zero, or rrf_k < 1. security invoker; volatile because it may record usage; generic
-   plans (its statements name one tenant; planning them cost more than running them).
+   plans (its statements name one tenant; planning them cost more than running them); without
+   usage recording, the fusion and the final join are one statement (0021).
    Returns public.hybrid_search_match, a named composite type, because a row found by one list
    only has null text_rank / positions: PostgREST's type generator types `returns table` columns
    as never null but composite fields as nullable. Called through public.hybrid_search and
@@ -444,6 +456,43 @@ begin
            tenant, query_embedding, depth, collection_ids, knowledge_base_ids, metadata_filter,
            null) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
                                        content, metadata, chunk_index, similarity, pos);
+
+  if usage_agent_id is null then
+    -- The common case in one statement: fuse, keep the best match_count, join them.
+    return query
+      with semantic as (
+        select s.id, s.similarity, s.pos
+          from unnest(semantic_ids, similarities) with ordinality as s (id, similarity, pos)
+      ),
+      lexical as (
+        select t.id, t.rank, t.pos
+          from private.text_search_matches(tenant, query, depth, pool, semantic_ids, doc_ids,
+                                           metadata_filter) with ordinality as t (id, rank, pos)
+      ),
+      fused as (
+        select coalesce(s.id, l.id) as id, s.similarity, s.pos::integer as semantic_position,
+               l.pos::integer as text_position, l.rank as text_rank,
+               coalesce(full_text_weight / (rrf_k + l.pos), 0)
+               + coalesce(semantic_weight / (rrf_k + s.pos), 0) as score
+          from semantic as s
+          full join lexical as l on l.id = s.id
+      ),
+      best as (
+        select * from fused order by score desc, id limit match_count
+      )
+      select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
+             c.chunk_index,
+             coalesce(f.similarity,
+                      nullif(1 - extensions.cosine_distance(c.embedding, query_embedding), 'NaN')),
+             f.text_rank, f.semantic_position, f.text_position, f.score
+        from best as f
+        join public.document_chunks as c on c.client_id = tenant and c.id = f.id
+        join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
+        join public.knowledge_collections as k
+          on k.client_id = d.client_id and k.id = d.collection_id
+       order by f.score desc, f.id;
+    return;
+  end if;
 
   with semantic as (
     select s.id, s.similarity, s.pos

@@ -94,7 +94,9 @@ def test_updates_of_the_text_the_language_or_the_document_follow(conn: Conn, wor
     after_language = texts_row(conn, chunk)
     conn.execute("update public.document_chunks set document_id = %s where id = %s", (other, chunk))
     after_move = texts_row(conn, chunk)
-    assert before is not None and after_text is not None and after_language is not None
+    assert before is not None
+    assert after_text is not None
+    assert after_language is not None
     assert before[1] != after_text[1]
     assert after_text[1] != after_language[1]  # 'anual' is stemmed in Portuguese, not in simple
     assert after_move == (other, after_language[1])

@@ -67,18 +67,6 @@ begin
     return;
   end if;
 
-  -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
-  -- the tenant that tells a common word from a rare one.
-  if semantic_ids is not null then
-    select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
-      into semantic_hits, semantic_ranks
-      from private.document_chunk_texts as t
-     where t.client_id = tenant
-       and t.id = any (semantic_ids)
-       and t.fts operator(pg_catalog.@@) query;
-  end if;
-  hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
-
   -- Small: the whole tenant within renum.search_exact_max_rows ('<rows>@<bound>@...', rows <
   -- bound, as private.chunk_search_route keeps it; counted here if absent). Not the route
   -- itself: it also says 'exact' for a large tenant with a small share or a small document scope.
@@ -91,6 +79,19 @@ begin
   small := cached ~ '^[0-9]+@[0-9]+@'
            and pg_catalog.split_part(cached, '@', 1)::bigint
                < pg_catalog.split_part(cached, '@', 2)::bigint;
+
+  -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
+  -- the tenant that tells a common word from a rare one. A small tenant's walk below meets them
+  -- anyway unless it fills the pool: then they are read after it.
+  if semantic_ids is not null and not (small and metadata_filter is null) then
+    select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
+      into semantic_hits, semantic_ranks
+      from private.document_chunk_texts as t
+     where t.client_id = tenant
+       and t.id = any (semantic_ids)
+       and t.fts operator(pg_catalog.@@) query;
+  end if;
+  hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
 
   -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
   if metadata_filter is null
@@ -119,6 +120,15 @@ begin
                        limit pool_size * 50) as w
                where w.fts operator(pg_catalog.@@) query
                limit pool_size) as p;
+    end if;
+    if small and semantic_ids is not null
+       and coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
+      select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
+        into semantic_hits, semantic_ranks
+        from private.document_chunk_texts as t
+       where t.client_id = tenant
+         and t.id = any (semantic_ids)
+         and t.fts operator(pg_catalog.@@) query;
     end if;
     if small or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
       return query
