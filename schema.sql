@@ -349,20 +349,47 @@ COMMENT ON FUNCTION auth.uid() IS 'Deprecated. Use auth.jwt() -> ''sub'' instead
 CREATE FUNCTION private.current_client_id(min_role text DEFAULT 'viewer'::text) RETURNS uuid
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
+declare
+  caller uuid := auth.uid();
+  stamp text;
+  cached text;
+  own uuid;
+  own_role text;
 begin
-  return (
-    select u.client_id
-    from public.users as u
-    join public.clients as c on c.id = u.client_id
-    join auth.users as a on a.id = u.id
-    where u.id = auth.uid()
-      and u.status = 'active'
-      and c.status = 'active'
-      and a.deleted_at is null
-      and (a.banned_until is null or a.banned_until <= pg_catalog.now())
-      and array_position(array['viewer', 'member', 'admin'], u.role::text)
-          >= array_position(array['viewer', 'member', 'admin'], current_client_id.min_role));
+  if caller is null then
+    return null;
+  end if;
+  stamp := caller::text || '@' || pg_catalog.statement_timestamp()::text;
+  cached := pg_catalog.current_setting('renum.caller', true);
+  if cached is not null and pg_catalog.split_part(cached, '/', 1) = stamp then
+    own := nullif(pg_catalog.split_part(cached, '/', 2), '')::uuid;
+    own_role := pg_catalog.split_part(cached, '/', 3);
+  else
+    select u.client_id, u.role::text
+      into own, own_role
+      from public.users as u
+      join public.clients as c on c.id = u.client_id
+      join auth.users as a on a.id = u.id
+     where u.id = caller
+       and u.status = 'active'
+       and c.status = 'active'
+       and a.deleted_at is null
+       and (a.banned_until is null or a.banned_until <= pg_catalog.now());
+    -- An assignment, not PERFORM: a simple expression skips the executor start of a query.
+    cached := pg_catalog.set_config('renum.caller',
+                                    stamp || '/' || coalesce(own::text, '') || '/'
+                                    || coalesce(own_role, ''),
+                                    true);
+  end if;
+  if own is null
+     or pg_catalog.array_position(array['viewer', 'member', 'admin'], own_role)
+        < pg_catalog.array_position(array['viewer', 'member', 'admin'], min_role)
+     or pg_catalog.array_position(array['viewer', 'member', 'admin'], min_role) is null then
+    return null;
+  end if;
+  return own;
 end;
 $$;
 
@@ -791,9 +818,12 @@ COMMENT ON FUNCTION backend.report_investigation_progress(investigation_id uuid,
 --
 
 CREATE FUNCTION backend.search_embeddings(query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, min_similarity double precision DEFAULT NULL::double precision, client_id uuid DEFAULT NULL::uuid, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS TABLE(id uuid, document_id uuid, collection_id uuid, knowledge_base_id uuid, content text, metadata jsonb, chunk_index integer, similarity double precision)
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
+begin
+  return query
   select *
     from private.search_embeddings(
            private.backend_client_id(search_embeddings.client_id),
@@ -804,7 +834,8 @@ CREATE FUNCTION backend.search_embeddings(query_embedding extensions.vector, mat
            search_embeddings.metadata_filter,
            search_embeddings.min_similarity,
            search_embeddings.usage_agent_id,
-           search_embeddings.usage_execution_id)
+           search_embeddings.usage_execution_id);
+end;
 $$;
 
 ALTER FUNCTION backend.search_embeddings(query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
@@ -943,16 +974,6 @@ declare
   share double precision;
   promoted boolean;
 begin
-  promoted := exists (select
-                        from private.tenant_chunk_indexes as t
-                       where t.client_id = chunk_search_route.client_id
-                         and t.state = 'ready');
-  if promoted and document_ids is null and metadata_filter is null then
-    return 'tenant_index';
-  end if;
-
-  -- The tenant's size, counted up to the limit, and its share of the table, kept per session
-  -- for 60 seconds: '<rows>@<count bound>@<share, '' if unknown, 'n' if not needed>@<expiry>'.
   cache_key := 'renum.chunk_route_' || pg_catalog.replace(client_id::text, '-', '');
   cached := pg_catalog.current_setting(cache_key, true);
   if cached like '%@%@%@%'
@@ -960,15 +981,27 @@ begin
      and pg_catalog.split_part(cached, '@', 4)::double precision
          > extract(epoch from pg_catalog.clock_timestamp()) then
     tenant_rows := pg_catalog.split_part(cached, '@', 1)::bigint;
+    if tenant_rows <= exact_max then
+      return 'exact';
+    end if;
     share_text := pg_catalog.split_part(cached, '@', 3);
   else
+    cached := null;
+  end if;
+  promoted := exists (select
+                        from private.tenant_chunk_indexes as t
+                       where t.client_id = chunk_search_route.client_id
+                         and t.state = 'ready');
+  if promoted and document_ids is null and metadata_filter is null then
+    return 'tenant_index';
+  end if;
+  if cached is null then
     select pg_catalog.count(*) into tenant_rows
       from (select
               from public.document_chunks as c
              where c.client_id = chunk_search_route.client_id
              limit exact_max + 1) as bounded;
     share_text := 'n';
-    cached := null;
   end if;
   if tenant_rows > exact_max and share_text = 'n' and not promoted then
     select e.share into share from private.chunk_tenant_estimate(client_id) as e;
@@ -990,14 +1023,17 @@ begin
   -- metadata filter is not counted: that would read a heap page per row of the tenant until
   -- exact_max + 1 matches (measured 24-122 ms for a filter keeping 10% of 4k-154k rows); the walk
   -- runs with the filter and falls back to the exact scan when it yields too few rows.
-  if document_ids is not null and metadata_filter is null
-     and (select pg_catalog.count(*)
-            from (select
-                    from public.document_chunks as c
-                   where c.client_id = chunk_search_route.client_id
-                     and c.document_id = any (chunk_search_route.document_ids)
-                   limit exact_max + 1) as bounded) <= exact_max then
-    return 'exact';
+  -- (Nested, not one condition: a subquery in the IF's expression is part of its plan, whose
+  -- index the executor locks on every call even when the subquery is skipped.)
+  if document_ids is not null and metadata_filter is null then
+    if (select pg_catalog.count(*)
+          from (select
+                  from public.document_chunks as c
+                 where c.client_id = chunk_search_route.client_id
+                   and c.document_id = any (chunk_search_route.document_ids)
+                 limit exact_max + 1) as bounded) <= exact_max then
+      return 'exact';
+    end if;
   end if;
   if promoted then
     return 'tenant_index';
@@ -1919,30 +1955,6 @@ begin
 
   if route = 'exact' or coalesce(pg_catalog.cardinality(ids), 0) < match_count then
   -- [retrieval route: end]
-    if usage_agent_id is null then
-      -- The common case in one statement: rank and return (a similarity threshold commutes
-      -- with "nearest first, then limit", so it can filter before the limit).
-      -- Rank first, then join only the winners to their document and collection.
-      return query
-        select n.id, n.document_id, d.collection_id, k.knowledge_base_id, n.content, n.metadata,
-               n.chunk_index, 1 - n.distance
-          from (select c.id, c.document_id, c.content, c.metadata, c.chunk_index, c.client_id,
-                       extensions.cosine_distance(c.embedding, query_embedding) as distance
-                  from public.document_chunks as c
-                 where c.client_id = tenant
-                   and c.embedding is not null
-                   and (doc_ids is null or c.document_id = any (doc_ids))
-                   and (metadata_filter is null or c.metadata @> metadata_filter)
-                 order by 7, 1
-                 limit match_count) as n
-          join public.documents as d on d.client_id = n.client_id and d.id = n.document_id
-          join public.knowledge_collections as k
-            on k.client_id = d.client_id and k.id = d.collection_id
-         where n.distance <> 'NaN'::float8
-           and (min_similarity is null or 1 - n.distance >= min_similarity)
-         order by n.distance, n.id;
-      return;
-    end if;
     select pg_catalog.array_agg(n.id order by n.distance, n.id),
            pg_catalog.array_agg(n.distance order by n.distance, n.id)
       into ids, distances
@@ -1956,16 +1968,18 @@ begin
              limit match_count) as n;
   end if;
 
-  if ids is not null then
+  -- Chunks without a usable distance (NaN) and below min_similarity are dropped in the final
+  -- statement; when usage is recorded, the same filter runs first so that exactly the returned
+  -- chunks are recorded (a separate statement only then: each one costs an executor start).
+  if usage_agent_id is not null and ids is not null then
     select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
       into ids, distances
       from unnest(ids, distances) with ordinality as r (id, distance, ord)
      where r.distance <> 'NaN'::float8
        and (min_similarity is null or 1 - r.distance >= min_similarity);
-  end if;
-
-  if usage_agent_id is not null and ids is not null then
-    perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+    if ids is not null then
+      perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+    end if;
   end if;
 
   return query
@@ -1975,6 +1989,8 @@ begin
       join public.document_chunks as c on c.client_id = tenant and c.id = r.id
       join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
       join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
+     where r.distance <> 'NaN'::float8
+       and (min_similarity is null or 1 - r.distance >= min_similarity)
      order by r.ord;
 end;
 $$;
@@ -3125,9 +3141,12 @@ COMMENT ON FUNCTION public.record_chunk_usage(agent_id uuid, chunk_ids uuid[], e
 --
 
 CREATE FUNCTION public.search_embeddings(query_embedding real[], match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, min_similarity double precision DEFAULT NULL::double precision, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS TABLE(id uuid, document_id uuid, collection_id uuid, knowledge_base_id uuid, content text, metadata jsonb, chunk_index integer, similarity double precision)
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
+begin
+  return query
   select *
     from private.search_embeddings(
            private.require_client_id('viewer'),
@@ -3138,7 +3157,8 @@ CREATE FUNCTION public.search_embeddings(query_embedding real[], match_count int
            search_embeddings.metadata_filter,
            search_embeddings.min_similarity,
            search_embeddings.usage_agent_id,
-           search_embeddings.usage_execution_id)
+           search_embeddings.usage_execution_id);
+end;
 $$;
 
 ALTER FUNCTION public.search_embeddings(query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;

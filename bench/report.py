@@ -140,8 +140,11 @@ def verdicts(run: Run) -> list[Verdict]:
             "NOT MEASURED" if ing is None else _ok(ing.ratio >= 0.9),
             "-"
             if ing is None
-            else f"{ing.rows:,} rows: Ingestor {ing.ingestor_rows_per_s:,.0f} rows/s, COPY "
-            f"{ing.copy_rows_per_s:,.0f} rows/s = {ing.ratio:.2f}x",
+            else f"{ing.rows:,} rows, median of {len(ing.copy_seconds)} rounds: Ingestor "
+            f"{ing.ingestor_rows_per_s:,.0f} rows/s, COPY {ing.copy_rows_per_s:,.0f} rows/s = "
+            f"{ing.ratio:.2f}x (per round: "
+            + ", ".join(f"{x:.2f}x" for x in ing.round_ratios)
+            + ("; checkpoint before each run)" if ing.checkpointed else ")"),
         )
     )
     return out

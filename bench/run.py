@@ -49,8 +49,17 @@ def log(message: str) -> None:
     print(f"[bench {time.perf_counter() - _START:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def run(admin_url: str, scale: Scale, *, db_name: str = DB_NAME, keep: bool = False) -> Run:
-    """Load, measure and return the results of one scale (the database is dropped unless keep)."""
+def run(
+    admin_url: str,
+    scale: Scale,
+    *,
+    db_name: str = DB_NAME,
+    keep: bool = False,
+    checkpoint_url: str | None = None,
+) -> Run:
+    """Load, measure and return the results of one scale (the database is dropped unless keep).
+    checkpoint_url: a role that may CHECKPOINT (superuser or pg_checkpoint), used before each
+    timed ingestion run; without it the ingestion runs are not separated by checkpoints."""
     started = dt.datetime.now(dt.UTC)
     space = Space.create(scale.clusters)
     plans = plan_tenants(scale)
@@ -79,7 +88,7 @@ def run(admin_url: str, scale: Scale, *, db_name: str = DB_NAME, keep: bool = Fa
         log("concurrency sweep " + ", ".join(map(str, scale.concurrency)))
         result.concurrency = measure_concurrency(url, space, scale, tenants)
         log(f"ingestion: Ingestor and raw COPY, {scale.ingest_rows:,} rows each")
-        result.ingest = measure_ingest(url, space, scale.ingest_rows)
+        result.ingest = measure_ingest(url, space, scale.ingest_rows, admin_url=checkpoint_url)
         header["duration"] = f"{(dt.datetime.now(dt.UTC) - started).total_seconds():.0f} s"
         return result
     finally:
@@ -100,13 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         admin_url = args.admin_url
+        checkpoint_url = args.admin_url
         server = None
         if admin_url is None:
             version = int(os.environ.get("RENUM_PG_VERSION", "16"))
             server = server_for(ROOT / ".renum", version, name="bench-pg")
             admin_url = server.url("postgres")
+            checkpoint_url = server.admin_url("postgres")
         try:
-            result = run(admin_url, scale, keep=args.keep)
+            result = run(admin_url, scale, keep=args.keep, checkpoint_url=checkpoint_url)
         finally:
             if server is not None and not args.keep:
                 server.stop()

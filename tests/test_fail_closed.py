@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -665,3 +666,58 @@ def test_changing_a_knowledge_bases_language_reparses_its_chunks(conn: Conn, wor
     assert after[kb] == ("english", tsv("english"))
     assert tsv("english") != tsv("portuguese")
     assert after[other_kb] == before[other_kb]
+
+
+# ------------------------------------------------------- the caller memo (migration 0022)
+# private.current_client_id keeps its answer for the rest of the statement in the
+# transaction-local setting renum.caller, stamped with the caller's id and the statement's start.
+
+
+def test_a_caller_memo_forged_in_an_earlier_statement_is_ignored(conn: Conn, world: World) -> None:
+    viewer = world.a.users["viewer"]
+    with acting(conn, user_claims(viewer)):
+        conn.execute(
+            "select set_config('renum.caller', "
+            "auth.uid()::text || '@' || statement_timestamp()::text || '/' || %s || '/admin', "
+            "true)",
+            (str(world.b.client_id),),
+        )
+        assert one(conn, "select private.current_client_id('viewer')") == world.a.client_id
+        assert one(conn, "select private.current_client_id('admin')") is None
+
+
+def test_a_claims_change_inside_one_statement_is_a_different_caller(
+    conn: Conn, world: World
+) -> None:
+    a_viewer, b_viewer = world.a.users["viewer"], world.b.users["viewer"]
+    with acting(conn, user_claims(a_viewer)):
+        row = conn.execute(
+            "select private.current_client_id('viewer'), "
+            "set_config('request.jwt.claims', %s, true), "
+            "private.current_client_id('viewer')",
+            (json.dumps(user_claims(b_viewer)),),
+        ).fetchone()
+    assert row is not None
+    assert (row[0], row[2]) == (world.a.client_id, world.b.client_id)
+
+
+def test_a_memoised_viewer_is_still_refused_what_needs_a_higher_role(
+    conn: Conn, world: World
+) -> None:
+    with acting(conn, user_claims(world.a.users["viewer"])):
+        row = conn.execute(
+            "select private.current_client_id('viewer'), private.current_client_id('member'), "
+            "private.current_client_id('admin'), private.current_client_id('viewer')"
+        ).fetchone()
+    assert row == (world.a.client_id, None, None, world.a.client_id)
+
+
+def test_a_ban_between_two_statements_of_one_transaction_applies_to_the_second(
+    conn: Conn, world: World
+) -> None:
+    uid = admin_of_a(conn, world)
+    with acting(conn, user_claims(uid)):
+        assert one(conn, "select private.current_client_id('admin')") == world.a.client_id
+    revoke(conn, uid, "banned")
+    with acting(conn, user_claims(uid)):
+        assert one(conn, "select private.current_client_id('viewer')") is None

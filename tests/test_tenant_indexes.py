@@ -453,7 +453,10 @@ def test_a_warm_exact_search_locks_fewer_relations_than_the_fast_path_holds(
 ) -> None:
     q = str(query_of(data.a, 7)).replace(" ", "")
     count, statistics = _relation_locks(db_url, data.world.claims("viewer"), SEARCH_SQL, (q,))
-    assert count <= 16  # FP_LOCK_SLOTS_PER_BACKEND before PostgreSQL 18
+    # 13 since 0022 (no registry probe for a tenant the route knows to be small; the winners
+    # joined by key); the fast path holds 16 per backend before PostgreSQL 18
+    # (FP_LOCK_SLOTS_PER_BACKEND).
+    assert count <= 13
     assert not statistics  # the route does not read pg_stats below the exact limit
 
 
@@ -464,7 +467,7 @@ def test_a_warm_shared_index_search_reads_the_statistics_once_per_minute_not_per
     claims = data.world.claims("viewer")
     count, statistics = _relation_locks(db_url, claims, SEARCH_SQL, (q,), exact_max=5)
     assert not statistics
-    assert count <= 16
+    assert count <= 15  # with the statement that reads pg_locks, within the fast path's 16
 
 
 def test_the_route_cache_follows_a_changed_exact_limit_at_once(vconn: Conn, data: Data) -> None:
@@ -539,7 +542,7 @@ def test_a_warm_tenant_index_search_locks_fewer_relations_than_the_fast_path_hol
     claims = data.world.claims("viewer")
     count, statistics = _relation_locks(db_url, claims, SEARCH_SQL, (q,), exact_max=5)
     assert not statistics
-    assert count <= 16
+    assert count <= 15  # with the statement that reads pg_locks, within the fast path's 16
 
 
 def test_a_tenant_without_its_walk_function_is_still_walked_through_its_index(

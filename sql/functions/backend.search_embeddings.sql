@@ -4,7 +4,9 @@
    direct connection as service_role, or over PostgREST with the service key if a project adds
    `backend` to its exposed schemas (Accept-Profile / supabase-js `.schema('backend')`).
    Same search, validation and usage recording as public.search_embeddings
-   (private.search_embeddings). security invoker; volatile because it may record usage. */
+   (private.search_embeddings). security invoker; volatile because it may record usage. language plpgsql (0022, issue 12), although it is one statement: PostgreSQL 16 re-plans the
+   query of a non-inlined SQL function on every call; PL/pgSQL keeps the plan (measured 0.06 ms
+   of a 0.5 ms search of a 100-row tenant, with private.current_client_id memoised). */
 create or replace function backend.search_embeddings(
   query_embedding extensions.vector,
   match_count integer default 5,
@@ -26,11 +28,14 @@ returns table (
   chunk_index integer,
   similarity double precision
 )
-language sql
+language plpgsql
 volatile
 security invoker
 set search_path = ''
+set plan_cache_mode = 'force_generic_plan'
 as $$
+begin
+  return query
   select *
     from private.search_embeddings(
            private.backend_client_id(search_embeddings.client_id),
@@ -41,7 +46,8 @@ as $$
            search_embeddings.metadata_filter,
            search_embeddings.min_similarity,
            search_embeddings.usage_agent_id,
-           search_embeddings.usage_execution_id)
+           search_embeddings.usage_execution_id);
+end;
 $$;
 
 comment on function backend.search_embeddings(extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, uuid) is

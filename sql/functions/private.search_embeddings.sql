@@ -24,7 +24,10 @@
    recorded in document_usage_stats (private.record_chunk_usage) in the same transaction.
    security invoker: RLS applies on top of the explicit tenant predicate. volatile, because it
    may record usage. Called through public.search_embeddings and backend.search_embeddings,
-   the only places that decide the tenant. */
+   the only places that decide the tenant. Every route ranks first (ids and distances only) and then joins the winners to their chunk,
+   document and collection by primary key (0022): the one-statement exact path of 0019 sorted
+   whole rows and, with a kept generic plan, joined documents by a sequential scan per result
+   row (the plan a small documents table gets). */
 create or replace function private.search_embeddings(
   tenant uuid,
   query_embedding extensions.vector,
@@ -117,30 +120,6 @@ begin
 
   if route = 'exact' or coalesce(pg_catalog.cardinality(ids), 0) < match_count then
   -- [retrieval route: end]
-    if usage_agent_id is null then
-      -- The common case in one statement: rank and return (a similarity threshold commutes
-      -- with "nearest first, then limit", so it can filter before the limit).
-      -- Rank first, then join only the winners to their document and collection.
-      return query
-        select n.id, n.document_id, d.collection_id, k.knowledge_base_id, n.content, n.metadata,
-               n.chunk_index, 1 - n.distance
-          from (select c.id, c.document_id, c.content, c.metadata, c.chunk_index, c.client_id,
-                       extensions.cosine_distance(c.embedding, query_embedding) as distance
-                  from public.document_chunks as c
-                 where c.client_id = tenant
-                   and c.embedding is not null
-                   and (doc_ids is null or c.document_id = any (doc_ids))
-                   and (metadata_filter is null or c.metadata @> metadata_filter)
-                 order by 7, 1
-                 limit match_count) as n
-          join public.documents as d on d.client_id = n.client_id and d.id = n.document_id
-          join public.knowledge_collections as k
-            on k.client_id = d.client_id and k.id = d.collection_id
-         where n.distance <> 'NaN'::float8
-           and (min_similarity is null or 1 - n.distance >= min_similarity)
-         order by n.distance, n.id;
-      return;
-    end if;
     select pg_catalog.array_agg(n.id order by n.distance, n.id),
            pg_catalog.array_agg(n.distance order by n.distance, n.id)
       into ids, distances
@@ -154,16 +133,18 @@ begin
              limit match_count) as n;
   end if;
 
-  if ids is not null then
+  -- Chunks without a usable distance (NaN) and below min_similarity are dropped in the final
+  -- statement; when usage is recorded, the same filter runs first so that exactly the returned
+  -- chunks are recorded (a separate statement only then: each one costs an executor start).
+  if usage_agent_id is not null and ids is not null then
     select pg_catalog.array_agg(r.id order by r.ord), pg_catalog.array_agg(r.distance order by r.ord)
       into ids, distances
       from unnest(ids, distances) with ordinality as r (id, distance, ord)
      where r.distance <> 'NaN'::float8
        and (min_similarity is null or 1 - r.distance >= min_similarity);
-  end if;
-
-  if usage_agent_id is not null and ids is not null then
-    perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+    if ids is not null then
+      perform private.record_chunk_usage(tenant, usage_agent_id, ids, usage_execution_id);
+    end if;
   end if;
 
   return query
@@ -173,6 +154,8 @@ begin
       join public.document_chunks as c on c.client_id = tenant and c.id = r.id
       join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
       join public.knowledge_collections as k on k.client_id = d.client_id and k.id = d.collection_id
+     where r.distance <> 'NaN'::float8
+       and (min_similarity is null or 1 - r.distance >= min_similarity)
      order by r.ord;
 end;
 $$;

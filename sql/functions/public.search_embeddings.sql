@@ -9,7 +9,9 @@
    The search itself (exact for small tenants, HNSW iterative scan for big ones; validation
    22004/22023; usage recording) is private.search_embeddings, shared with the backend entry.
    security invoker: RLS applies on top of the explicit tenant predicate. volatile, because it
-   may record usage. */
+   may record usage. language plpgsql (0022, issue 12), although it is one statement: PostgreSQL 16 re-plans the
+   query of a non-inlined SQL function on every call; PL/pgSQL keeps the plan (measured 0.06 ms
+   of a 0.5 ms search of a 100-row tenant, with private.current_client_id memoised). */
 create or replace function public.search_embeddings(
   query_embedding real[],
   match_count integer default 5,
@@ -30,11 +32,14 @@ returns table (
   chunk_index integer,
   similarity double precision
 )
-language sql
+language plpgsql
 volatile
 security invoker
 set search_path = ''
+set plan_cache_mode = 'force_generic_plan'
 as $$
+begin
+  return query
   select *
     from private.search_embeddings(
            private.require_client_id('viewer'),
@@ -45,7 +50,8 @@ as $$
            search_embeddings.metadata_filter,
            search_embeddings.min_similarity,
            search_embeddings.usage_agent_id,
-           search_embeddings.usage_execution_id)
+           search_embeddings.usage_execution_id);
+end;
 $$;
 
 comment on function public.search_embeddings(real[], integer, uuid[], uuid[], jsonb, double precision, uuid, uuid) is
