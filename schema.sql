@@ -1297,7 +1297,8 @@ CREATE FUNCTION private.hybrid_search(tenant uuid, query_text text, query_embedd
 declare
   doc_ids uuid[];
   depth integer;
-  configs regconfig[];
+  languages text[];
+  config regconfig;
   query tsquery;
   pool integer;
   semantic_ids uuid[];
@@ -1334,16 +1335,21 @@ begin
   pool := coalesce(nullif(pg_catalog.current_setting('renum.hybrid_text_pool', true), '')::integer,
                    10 * depth);
 
-  -- One parse per distinct language in scope (usually one), OR-ed.
-  select pg_catalog.array_agg(distinct private.text_search_regconfig(kb.text_search_config))
-    into configs
+  -- One parse per distinct language in scope (usually one), OR-ed; each name mapped once
+  -- (private.text_search_regconfig per knowledge base row cost 0.1 ms more).
+  select pg_catalog.array_agg(distinct kb.text_search_config)
+    into languages
     from public.knowledge_bases as kb
    where kb.client_id = tenant
      and (knowledge_base_ids is null or kb.id = any (knowledge_base_ids));
-  if configs is not null then
-    query := pg_catalog.websearch_to_tsquery(configs[1], query_text);
-    for i in 2 .. pg_catalog.cardinality(configs) loop
-      query := query operator(pg_catalog.||) pg_catalog.websearch_to_tsquery(configs[i], query_text);
+  if languages is not null then
+    for i in 1 .. pg_catalog.cardinality(languages) loop
+      config := private.text_search_regconfig(languages[i]);
+      if config is not null then
+        query := case when query is null then pg_catalog.websearch_to_tsquery(config, query_text)
+                      else query operator(pg_catalog.||)
+                           pg_catalog.websearch_to_tsquery(config, query_text) end;
+      end if;
     end loop;
     if pg_catalog.numnode(query) = 0 then
       query := null;  -- only stop words: the text side contributes nothing
@@ -1356,6 +1362,43 @@ begin
            tenant, query_embedding, depth, collection_ids, knowledge_base_ids, metadata_filter,
            null) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
                                        content, metadata, chunk_index, similarity, pos);
+
+  if usage_agent_id is null then
+    -- The common case in one statement: fuse, keep the best match_count, join them.
+    return query
+      with semantic as (
+        select s.id, s.similarity, s.pos
+          from unnest(semantic_ids, similarities) with ordinality as s (id, similarity, pos)
+      ),
+      lexical as (
+        select t.id, t.rank, t.pos
+          from private.text_search_matches(tenant, query, depth, pool, semantic_ids, doc_ids,
+                                           metadata_filter) with ordinality as t (id, rank, pos)
+      ),
+      fused as (
+        select coalesce(s.id, l.id) as id, s.similarity, s.pos::integer as semantic_position,
+               l.pos::integer as text_position, l.rank as text_rank,
+               coalesce(full_text_weight / (rrf_k + l.pos), 0)
+               + coalesce(semantic_weight / (rrf_k + s.pos), 0) as score
+          from semantic as s
+          full join lexical as l on l.id = s.id
+      ),
+      best as (
+        select * from fused order by score desc, id limit match_count
+      )
+      select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
+             c.chunk_index,
+             coalesce(f.similarity,
+                      nullif(1 - extensions.cosine_distance(c.embedding, query_embedding), 'NaN')),
+             f.text_rank, f.semantic_position, f.text_position, f.score
+        from best as f
+        join public.document_chunks as c on c.client_id = tenant and c.id = f.id
+        join public.documents as d on d.client_id = c.client_id and d.id = c.document_id
+        join public.knowledge_collections as k
+          on k.client_id = d.client_id and k.id = d.collection_id
+       order by f.score desc, f.id;
+    return;
+  end if;
 
   with semantic as (
     select s.id, s.similarity, s.pos
@@ -2086,17 +2129,25 @@ COMMENT ON FUNCTION private.tenant_chunk_index_status() IS 'Per-tenant HNSW inde
 CREATE FUNCTION private.text_search_matches(tenant uuid, query tsquery, depth integer, pool_size integer, semantic_ids uuid[] DEFAULT NULL::uuid[], document_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb) RETURNS TABLE(id uuid, rank real)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
-    AS $_$
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
 #variable_conflict use_column
 declare
   pool_ids uuid[];
   pool_ranks real[];
+  semantic_hits uuid[];
+  semantic_ranks real[];
+  hits integer;
+  cache_key text;
+  cached text;
+  small boolean;
 begin
   if tenant is null then
     raise exception using errcode = '22004', message = 'tenant is required';
   end if;
-  if not private.request_is_backend()
-     and private.current_client_id('viewer') is distinct from tenant then
+  -- The caller's own client first (cheap); the backend test reads pg_roles (0.14 ms).
+  if private.current_client_id('viewer') is distinct from tenant
+     and not private.request_is_backend() then
     raise exception using
       errcode = '42501',
       message = 'text search is only allowed in the caller''s own client';
@@ -2105,12 +2156,85 @@ begin
     return;
   end if;
 
-  -- The pool: at most pool_size matching chunks of the tenant, ranked.
-  if coalesce((select e.tenant_rows <= 1000 from private.chunk_tenant_estimate(tenant) as e),
-              false) then
-    -- A small tenant: its own rows through the primary key, the match tested per row (the GIN
-    -- posting list of a word common in other tenants costs more: 0.7 ms against 0.14-0.22 ms
-    -- for 100 rows). `|| ''` keeps the GIN index out of this plan, which may then be cached.
+  -- Small: the whole tenant within renum.search_exact_max_rows ('<rows>@<bound>@...', rows <
+  -- bound, as private.chunk_search_route keeps it; counted here if absent). Not the route
+  -- itself: it also says 'exact' for a large tenant with a small share or a small document scope.
+  cache_key := 'renum.chunk_route_' || pg_catalog.replace(tenant::text, '-', '');
+  cached := pg_catalog.current_setting(cache_key, true);
+  if cached is null or cached !~ '^[0-9]+@[0-9]+@' then
+    perform private.chunk_search_route(tenant, null, null);
+    cached := pg_catalog.current_setting(cache_key, true);
+  end if;
+  small := cached ~ '^[0-9]+@[0-9]+@'
+           and pg_catalog.split_part(cached, '@', 1)::bigint
+               < pg_catalog.split_part(cached, '@', 2)::bigint;
+
+  -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
+  -- the tenant that tells a common word from a rare one. A small tenant's walk below meets them
+  -- anyway unless it fills the pool: then they are read after it.
+  if semantic_ids is not null and not (small and metadata_filter is null) then
+    select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
+      into semantic_hits, semantic_ranks
+      from private.document_chunk_texts as t
+     where t.client_id = tenant
+       and t.id = any (semantic_ids)
+       and t.fts operator(pg_catalog.@@) query;
+  end if;
+  hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
+
+  -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
+  if metadata_filter is null
+     and (small or (document_ids is null and hits >= 2
+                    and hits * 10 >= pg_catalog.cardinality(semantic_ids))) then
+    -- A small tenant, or a common word: the tenant's packed rows in key order until pool_size
+    -- matches (a large tenant's walk reads at most 50 x pool_size rows).
+    if small then
+      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+        into pool_ids, pool_ranks
+        from (select t.id, t.fts
+                from private.document_chunk_texts as t
+               where t.client_id = tenant
+                 and (document_ids is null or t.document_id = any (document_ids))
+                 and t.fts operator(pg_catalog.@@) query
+               order by t.client_id, t.id
+               limit pool_size) as p;
+    else
+      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+        into pool_ids, pool_ranks
+        from (select w.id, w.fts
+                from (select t.id, t.fts
+                        from private.document_chunk_texts as t
+                       where t.client_id = tenant
+                       order by t.client_id, t.id
+                       limit pool_size * 50) as w
+               where w.fts operator(pg_catalog.@@) query
+               limit pool_size) as p;
+    end if;
+    if small and semantic_ids is not null
+       and coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
+      select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
+        into semantic_hits, semantic_ranks
+        from private.document_chunk_texts as t
+       where t.client_id = tenant
+         and t.id = any (semantic_ids)
+         and t.fts operator(pg_catalog.@@) query;
+    end if;
+    if small or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
+      return query
+        select m.id, max(m.rank) as rank
+          from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
+                union all
+                select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
+         group by m.id
+         order by 2 desc, 1
+         limit depth;
+      return;
+    end if;
+  end if;
+
+  if small then
+    -- A small tenant with a metadata filter: its rows of document_chunks through the key, the
+    -- match tested per row (`|| ''` keeps the GIN index out of this plan).
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
       into pool_ids, pool_ranks
       from (select c.id, c.fts
@@ -2119,44 +2243,55 @@ begin
                and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
                    operator(pg_catalog.@@) query
                and (document_ids is null or c.document_id = any (document_ids))
+               and c.metadata @> metadata_filter
+             order by c.client_id, c.id
+             limit pool_size) as p;
+  elsif document_ids is not null
+        and (select pg_catalog.count(*)
+               from (select
+                       from public.document_chunks as c
+                      where c.client_id = tenant
+                        and c.document_id = any (document_ids)
+                      limit pool_size * 5) as bounded) < pool_size * 5 then
+    -- A small document scope of a larger tenant (fewer than 5 x pool_size chunks, counted
+    -- through the document key): its rows through that key, the match tested per row.
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+      into pool_ids, pool_ranks
+      from (select c.id, c.fts
+              from public.document_chunks as c
+             where c.client_id = tenant
+               and c.document_id = any (document_ids)
+               and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
+                   operator(pg_catalog.@@) query
                and (metadata_filter is null or c.metadata @> metadata_filter)
              limit pool_size) as p;
   else
-    -- Larger: planned for this call with the values known (EXECUTE: a one-shot plan), so the
-    -- planner picks from this tenant's and this word's statistics: the GIN index for a rare
-    -- word, a bitmap AND of GIN and the tenant's key range, or the tenant's rows in order
-    -- stopping after pool_size matches for a common one. A constant statement, parameters only.
-    execute 'select pg_catalog.array_agg(p.id),
-                    pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, $2))
-               from (select c.id, c.fts
-                       from public.document_chunks as c
-                      where c.client_id = $1
-                        and c.fts operator(pg_catalog.@@) $2
-                        and ($3 is null or c.document_id = any ($3))
-                        and ($4 is null or c.metadata operator(pg_catalog.@>) $4)
-                      limit $5) as p'
+    -- A rare word (or a walk that ended short, or a large scope): the GIN posting list, the tenant tested per row
+    -- (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
+    -- tenant's whole range, 4 ms at 23k rows and growing with the tenant).
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
       into pool_ids, pool_ranks
-      using tenant, query, document_ids, metadata_filter, pool_size;
+      from (select c.id, c.fts
+              from public.document_chunks as c
+             where c.fts operator(pg_catalog.@@) query
+               and (c.client_id = tenant) is true
+               and (document_ids is null or c.document_id = any (document_ids))
+               and (metadata_filter is null or c.metadata @> metadata_filter)
+             limit pool_size) as p;
   end if;
 
-  -- The pool and the matching chunks of the semantic list, each chunk once (union all + max:
-  -- a plain union hashes the ranks as well and measured 3-4x slower), best first.
+  -- The pool and the matching semantic chunks, each chunk once (union all + max: a plain union
+  -- hashes the ranks as well and measured 3-4x slower), best first.
   return query
     select m.id, max(m.rank) as rank
-      from (select p.id, p.rank
-              from unnest(pool_ids, pool_ranks) as p (id, rank)
+      from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
             union all
-            select c.id, pg_catalog.ts_rank_cd(c.fts, query)
-              from public.document_chunks as c
-             where semantic_ids is not null
-               and c.client_id = tenant
-               and c.id = any (semantic_ids)
-               and c.fts operator(pg_catalog.@@) query) as m
+            select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
      group by m.id
      order by 2 desc, 1
      limit depth;
 end;
-$_$;
+$$;
 
 ALTER FUNCTION private.text_search_matches(tenant uuid, query tsquery, depth integer, pool_size integer, semantic_ids uuid[], document_ids uuid[], metadata_filter jsonb) OWNER TO postgres;
 
@@ -2164,7 +2299,7 @@ ALTER FUNCTION private.text_search_matches(tenant uuid, query tsquery, depth int
 -- Name: FUNCTION text_search_matches(tenant uuid, query tsquery, depth integer, pool_size integer, semantic_ids uuid[], document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.text_search_matches(tenant uuid, query tsquery, depth integer, pool_size integer, semantic_ids uuid[], document_ids uuid[], metadata_filter jsonb) IS 'The text list of hybrid search: up to depth chunks of the tenant matching query, best ts_rank_cd first, ranked among at most pool_size matching chunks plus the matching semantic_ids (exact when the tenant has at most pool_size matches). The caller''s own client only, unless the request is the backend (42501).';
+COMMENT ON FUNCTION private.text_search_matches(tenant uuid, query tsquery, depth integer, pool_size integer, semantic_ids uuid[], document_ids uuid[], metadata_filter jsonb) IS 'The text list of hybrid search: up to depth chunks of the tenant matching query, best ts_rank_cd first, ranked among at most pool_size matching chunks (the first by id) plus the matching semantic_ids (exact when the tenant has at most pool_size matches). The caller''s own client only, unless the request is the backend (42501).';
 
 --
 -- Name: text_search_regconfig(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2436,6 +2571,30 @@ ALTER FUNCTION private.tg_auth_users__sync_profile() OWNER TO postgres;
 COMMENT ON FUNCTION private.tg_auth_users__sync_profile() IS 'Trigger on auth.users: creates the public.users profile from app_metadata (client_id, role) on insert (SQLSTATE RNU01 on bad metadata) and keeps email and last_login in step on update.';
 
 --
+-- Name: tg_document_chunks__insert_texts(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.tg_document_chunks__insert_texts() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  insert into private.document_chunk_texts (client_id, id, document_id, fts)
+  select n.client_id, n.id, n.document_id, coalesce(n.fts, ''::pg_catalog.tsvector)
+    from inserted_chunks as n;
+  return null;
+end;
+$$;
+
+ALTER FUNCTION private.tg_document_chunks__insert_texts() OWNER TO postgres;
+
+--
+-- Name: FUNCTION tg_document_chunks__insert_texts(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.tg_document_chunks__insert_texts() IS 'Trigger (after insert, per statement): copies the inserted chunks'' fts into private.document_chunk_texts.';
+
+--
 -- Name: tg_document_chunks__set_text_search_config(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2464,6 +2623,32 @@ ALTER FUNCTION private.tg_document_chunks__set_text_search_config() OWNER TO pos
 --
 
 COMMENT ON FUNCTION private.tg_document_chunks__set_text_search_config() IS 'Trigger: fills document_chunks.text_search_config from the chunk''s knowledge base when the writer leaves it out.';
+
+--
+-- Name: tg_document_chunks__update_texts(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.tg_document_chunks__update_texts() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update private.document_chunk_texts as t
+     set document_id = new.document_id,
+         fts = coalesce(new.fts, ''::pg_catalog.tsvector)
+   where t.client_id = new.client_id
+     and t.id = new.id;
+  return null;
+end;
+$$;
+
+ALTER FUNCTION private.tg_document_chunks__update_texts() OWNER TO postgres;
+
+--
+-- Name: FUNCTION tg_document_chunks__update_texts(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.tg_document_chunks__update_texts() IS 'Trigger (after update of fts or document_id, per row): updates the chunk''s row of private.document_chunk_texts.';
 
 --
 -- Name: tg_documents__record_version(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3163,6 +3348,27 @@ COMMENT ON TABLE auth.users IS 'Auth: Stores user login data within a secure sch
 COMMENT ON COLUMN auth.users.is_sso_user IS 'Auth: Set this column to true when the account comes from SSO. These accounts can have duplicate emails.';
 
 --
+-- Name: document_chunk_texts; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.document_chunk_texts (
+    client_id uuid NOT NULL,
+    id uuid NOT NULL,
+    document_id uuid NOT NULL,
+    fts tsvector NOT NULL
+);
+
+ALTER TABLE ONLY private.document_chunk_texts FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE private.document_chunk_texts OWNER TO postgres;
+
+--
+-- Name: TABLE document_chunk_texts; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.document_chunk_texts IS 'The full-text vector (fts) and document of every chunk of public.document_chunks, packed for private.text_search_matches; kept by triggers on document_chunks, deleted by cascade.';
+
+--
 -- Name: tenant_chunk_indexes; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -3378,6 +3584,7 @@ CREATE TABLE public.document_chunks (
     CONSTRAINT document_chunks_text_search_config_language_chk CHECK ((text_search_config = ANY (ARRAY['simple'::text, 'portuguese'::text, 'english'::text, 'spanish'::text])))
 );
 ALTER TABLE ONLY public.document_chunks ALTER COLUMN embedding SET STORAGE MAIN;
+ALTER TABLE ONLY public.document_chunks ALTER COLUMN fts SET STORAGE MAIN;
 
 ALTER TABLE ONLY public.document_chunks FORCE ROW LEVEL SECURITY;
 
@@ -3786,6 +3993,13 @@ ALTER TABLE ONLY auth.users
 
 ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+--
+-- Name: document_chunk_texts document_chunk_texts_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.document_chunk_texts
+    ADD CONSTRAINT document_chunk_texts_pkey PRIMARY KEY (client_id, id);
 
 --
 -- Name: tenant_chunk_indexes tenant_chunk_indexes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -4312,10 +4526,22 @@ CREATE TRIGGER clients_set_updated_at BEFORE UPDATE ON public.clients FOR EACH R
 CREATE TRIGGER document_chunks_forbid_client_id_change BEFORE UPDATE OF client_id ON public.document_chunks FOR EACH ROW EXECUTE FUNCTION private.tg__forbid_client_id_change();
 
 --
+-- Name: document_chunks document_chunks_insert_texts; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER document_chunks_insert_texts AFTER INSERT ON public.document_chunks REFERENCING NEW TABLE AS inserted_chunks FOR EACH STATEMENT EXECUTE FUNCTION private.tg_document_chunks__insert_texts();
+
+--
 -- Name: document_chunks document_chunks_set_text_search_config; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER document_chunks_set_text_search_config BEFORE INSERT ON public.document_chunks FOR EACH ROW WHEN ((new.text_search_config IS NULL)) EXECUTE FUNCTION private.tg_document_chunks__set_text_search_config();
+
+--
+-- Name: document_chunks document_chunks_update_texts; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER document_chunks_update_texts AFTER UPDATE OF fts, document_id ON public.document_chunks FOR EACH ROW WHEN (((old.fts IS DISTINCT FROM new.fts) OR (old.document_id IS DISTINCT FROM new.document_id))) EXECUTE FUNCTION private.tg_document_chunks__update_texts();
 
 --
 -- Name: document_usage_stats document_usage_stats_forbid_client_id_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -4424,6 +4650,13 @@ CREATE TRIGGER protect_buckets_delete BEFORE DELETE ON storage.buckets FOR EACH 
 --
 
 CREATE TRIGGER protect_objects_delete BEFORE DELETE ON storage.objects FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
+
+--
+-- Name: document_chunk_texts document_chunk_texts_chunk_fk; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.document_chunk_texts
+    ADD CONSTRAINT document_chunk_texts_chunk_fk FOREIGN KEY (client_id, id) REFERENCES public.document_chunks(client_id, id) ON UPDATE CASCADE ON DELETE CASCADE;
 
 --
 -- Name: tenant_chunk_indexes tenant_chunk_indexes_client_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -4619,6 +4852,12 @@ ALTER TABLE ONLY storage.objects
 --
 
 ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: document_chunk_texts; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.document_chunk_texts ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: tenant_chunk_indexes; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -5492,10 +5731,22 @@ REVOKE ALL ON FUNCTION private.tg_api_credentials__guard_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.tg_auth_users__sync_profile() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_document_chunks__insert_texts(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.tg_document_chunks__insert_texts() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_document_chunks__set_text_search_config(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.tg_document_chunks__set_text_search_config() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_document_chunks__update_texts(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.tg_document_chunks__update_texts() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_documents__record_version(); Type: ACL; Schema: private; Owner: postgres

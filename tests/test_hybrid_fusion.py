@@ -224,11 +224,21 @@ def matches(
     return [(r[0], r[1]) for r in rows]
 
 
+def sized(conn: Conn, scope: str) -> None:
+    """'small': the tenant is within renum.search_exact_max_rows (its rows are read through the
+    key); 'large': the limit is set below the tenant's size, so private.text_search_matches takes
+    its larger path (a key walk for a word common in the semantic sample, else the GIN index)."""
+    if scope == "large":
+        conn.execute("select pg_catalog.set_config('renum.search_exact_max_rows', '10', true)")
+
+
+@pytest.mark.parametrize("scope", ["small", "large"])
 @pytest.mark.parametrize("analyzed", [False, True])
 def test_a_broad_text_ranks_a_bounded_pool_plus_every_matching_semantic_candidate(
-    vconn: Conn, data: Data, analyzed: bool
+    vconn: Conn, data: Data, analyzed: bool, scope: str
 ) -> None:
     analyze(vconn, analyzed)
+    sized(vconn, scope)
     ranks = text_ranks(vconn, data.a, WORD)
     assert len(ranks) >= 45  # a broad text: 3 of every 4 chunks
     semantic = sorted(data.a.vectors, key=str)[:12]
@@ -242,16 +252,37 @@ def test_a_broad_text_ranks_a_bounded_pool_plus_every_matching_semantic_candidat
     assert got == sorted(got, key=lambda r: (-r[1], str(r[0])))  # best first, ties by id
 
 
+@pytest.mark.parametrize("sample", ["none", "matching"])
+@pytest.mark.parametrize("scope", ["small", "large"])
 @pytest.mark.parametrize("analyzed", [False, True])
 def test_a_pool_holding_every_match_gives_the_exact_text_list(
-    vconn: Conn, data: Data, analyzed: bool
+    vconn: Conn, data: Data, analyzed: bool, scope: str, sample: str
 ) -> None:
+    """With a pool larger than the tenant's matches the text list is exact, whichever path
+    serves it (a semantic sample full of matches sends the larger path to the key walk first,
+    which ends short and falls back to the GIN index)."""
     analyze(vconn, analyzed)
+    sized(vconn, scope)
     ranks = text_ranks(vconn, data.a, WORD)
     exact = sorted(ranks.items(), key=lambda r: (-r[1], str(r[0])))[:20]
+    semantic = sorted(ranks, key=str)[:10] if sample == "matching" else []
     with acting(vconn, data.world.claims("viewer")):
-        got = matches(vconn, data.a.tenant, WORD, 20, 45, [])
+        got = matches(vconn, data.a.tenant, WORD, 20, 1000, semantic)
     assert got == exact
+
+
+@pytest.mark.parametrize("scope", ["small", "large"])
+def test_a_narrow_text_finds_its_only_match_on_every_path(
+    vconn: Conn, data: Data, scope: str
+) -> None:
+    sized(vconn, scope)
+    target = next(c for c, t in data.a.texts.items() if t.endswith(" a23x"))
+    others = sorted((c for c in data.a.texts if c != target), key=str)[:10]
+    with acting(vconn, data.world.claims("viewer")):
+        got = matches(vconn, data.a.tenant, "a23x", 20, 200, others)
+        absent = matches(vconn, data.a.tenant, "b3x", 20, 200, others)  # tenant B's word
+    assert [c for c, _ in got] == [target]
+    assert absent == []
 
 
 def test_hybrid_search_with_a_small_text_pool_still_fuses_consistently(
@@ -314,3 +345,37 @@ def test_hybrid_search_of_each_tenant_returns_only_its_own_chunks(vconn: Conn, d
     assert {r["id"] for r in theirs} <= set(data.b.texts)
     assert {r["id"] for r in ours} <= set(data.a.texts)
     assert {r[0] for r in backend} == {r["id"] for r in theirs}
+
+
+@pytest.mark.parametrize("pool", [5, 1000])
+@pytest.mark.parametrize("scope", ["small", "large"])
+def test_a_document_scope_ranks_only_that_documents_matches(
+    vconn: Conn, data: Data, scope: str, pool: int
+) -> None:
+    """A document scope on every path (a small tenant's packed texts; a larger tenant's document
+    key when the scope is small against the pool, else the GIN index): only the scope's
+    matches, true ranks, exact when the pool holds them all."""
+    sized(vconn, scope)
+    target = next(c for c, t in data.a.texts.items() if t.endswith(" a17x"))
+    row = vconn.execute(
+        "select document_id from public.document_chunks where id = %s", (target,)
+    ).fetchone()
+    assert row is not None
+    in_doc = {
+        r[0]
+        for r in vconn.execute(
+            "select id from public.document_chunks where document_id = %s", (row[0],)
+        ).fetchall()
+    }
+    ranks = {c: r for c, r in text_ranks(vconn, data.a, WORD).items() if c in in_doc}
+    with acting(vconn, data.world.claims("viewer")):
+        got = vconn.execute(
+            "select id, rank from private.text_search_matches(%s, "
+            "pg_catalog.websearch_to_tsquery('portuguese', %s), 20, %s, null, %s)",
+            (data.a.tenant, WORD, pool, [row[0]]),
+        ).fetchall()
+    assert got
+    assert all(c in ranks and r == ranks[c] for c, r in got)
+    assert len(got) <= min(pool, 20)
+    if pool == 1000:
+        assert got == sorted(ranks.items(), key=lambda r: (-r[1], str(r[0])))[:20]

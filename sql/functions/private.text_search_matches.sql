@@ -1,18 +1,29 @@
-/* why: the text side of private.hybrid_search, with a cost that does not grow with the number of
-   chunks a text matches (issue 12: 138 ms for a big tenant when the text matched 12% of it).
+/* why: the text side of private.hybrid_search, with a cost that grows neither with the number of
+   chunks a text matches nor with the table (issue 12).
    - security definer, because the GIN index on document_chunks.fts is unusable under RLS:
      `tsvector @@ tsquery` is not leakproof, so PostgreSQL may not evaluate it before the policy's
      predicate and never makes it an index condition; a viewer's text search then scans the whole
      table (measured: 19 ms for a one-chunk match in a 60k table, as a service_role search through
-     the index takes 0.1 ms). Bypassing RLS, it re-checks the tenant itself, as
-     private.record_chunk_usage does: unless the request is the backend
-     (private.request_is_backend), `tenant` must be the caller's own active client (42501).
-     Every predicate names the tenant (client_id = tenant), so no other tenant's row is read.
-   - bounded: it ranks (ts_rank_cd) at most `pool_size` matching chunks of the tenant, taken in
-     the order the planner's scan yields them (physical order), plus every chunk of
-     `semantic_ids` (the semantic list) that matches, and returns the `depth` best by rank
-     (ties by id). When the tenant has at most pool_size matching chunks in scope, that is the
-     exact text top-depth; above it (a broad text), see docs/retrieval.md "Hybrid search".
+     the index takes 0.1 ms); and private.document_chunk_texts is not readable by API roles.
+     Bypassing RLS, it re-checks the tenant itself, as private.record_chunk_usage does: unless the
+     request is the backend (private.request_is_backend), `tenant` must be the caller's own active
+     client (42501). Every predicate names the tenant (client_id = tenant).
+   - bounded: it ranks (ts_rank_cd) at most `pool_size` matching chunks of the tenant in scope,
+     plus every chunk of `semantic_ids` (the semantic list) that matches, and returns the `depth`
+     best by rank (ties by id). When the tenant has at most pool_size matching chunks in scope,
+     that is the exact text top-depth; above it (a broad text), see docs/retrieval.md "Hybrid
+     search".
+   - cheap per chunk (migration 0021): it reads the chunks' fts from private.document_chunk_texts
+     (client_id, id, document_id, fts: ~40 rows a page) instead of document_chunks, where every row
+     is a page of its own (the 6 KB vector) and fts was a TOAST fetch. A small tenant (within
+     renum.search_exact_max_rows, known from the bounded count private.chunk_search_route keeps
+     per session, which private.search_embeddings has just refreshed: no pg_stats) is walked
+     whole in key order. Above it, the matching share of the semantic list (a sample of the
+     tenant) tells a common word, whose matches a key walk meets early (bounded to 50 x
+     pool_size rows), from a rare one, served by the GIN index of document_chunks. A metadata
+     filter (not in the side table) reads document_chunks; so does a document scope of a larger
+     tenant (through the document key when it holds fewer than 5 x pool_size chunks, else GIN). Generic plans only: planning a
+     statement on document_chunks (seven indexes) cost 1.2-1.6 ms, more than running it.
    Returns the ranked ids, best first. stable (it only reads); plpgsql for the check. */
 create or replace function private.text_search_matches(
   tenant uuid,
@@ -28,17 +39,26 @@ language plpgsql
 stable
 security definer
 set search_path = ''
+-- its statements name one tenant; a generic plan serves them (planning costs more than running)
+set plan_cache_mode = 'force_generic_plan'
 as $$
 #variable_conflict use_column
 declare
   pool_ids uuid[];
   pool_ranks real[];
+  semantic_hits uuid[];
+  semantic_ranks real[];
+  hits integer;
+  cache_key text;
+  cached text;
+  small boolean;
 begin
   if tenant is null then
     raise exception using errcode = '22004', message = 'tenant is required';
   end if;
-  if not private.request_is_backend()
-     and private.current_client_id('viewer') is distinct from tenant then
+  -- The caller's own client first (cheap); the backend test reads pg_roles (0.14 ms).
+  if private.current_client_id('viewer') is distinct from tenant
+     and not private.request_is_backend() then
     raise exception using
       errcode = '42501',
       message = 'text search is only allowed in the caller''s own client';
@@ -47,12 +67,85 @@ begin
     return;
   end if;
 
-  -- The pool: at most pool_size matching chunks of the tenant, ranked.
-  if coalesce((select e.tenant_rows <= 1000 from private.chunk_tenant_estimate(tenant) as e),
-              false) then
-    -- A small tenant: its own rows through the primary key, the match tested per row (the GIN
-    -- posting list of a word common in other tenants costs more: 0.7 ms against 0.14-0.22 ms
-    -- for 100 rows). `|| ''` keeps the GIN index out of this plan, which may then be cached.
+  -- Small: the whole tenant within renum.search_exact_max_rows ('<rows>@<bound>@...', rows <
+  -- bound, as private.chunk_search_route keeps it; counted here if absent). Not the route
+  -- itself: it also says 'exact' for a large tenant with a small share or a small document scope.
+  cache_key := 'renum.chunk_route_' || pg_catalog.replace(tenant::text, '-', '');
+  cached := pg_catalog.current_setting(cache_key, true);
+  if cached is null or cached !~ '^[0-9]+@[0-9]+@' then
+    perform private.chunk_search_route(tenant, null, null);
+    cached := pg_catalog.current_setting(cache_key, true);
+  end if;
+  small := cached ~ '^[0-9]+@[0-9]+@'
+           and pg_catalog.split_part(cached, '@', 1)::bigint
+               < pg_catalog.split_part(cached, '@', 2)::bigint;
+
+  -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
+  -- the tenant that tells a common word from a rare one. A small tenant's walk below meets them
+  -- anyway unless it fills the pool: then they are read after it.
+  if semantic_ids is not null and not (small and metadata_filter is null) then
+    select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
+      into semantic_hits, semantic_ranks
+      from private.document_chunk_texts as t
+     where t.client_id = tenant
+       and t.id = any (semantic_ids)
+       and t.fts operator(pg_catalog.@@) query;
+  end if;
+  hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
+
+  -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
+  if metadata_filter is null
+     and (small or (document_ids is null and hits >= 2
+                    and hits * 10 >= pg_catalog.cardinality(semantic_ids))) then
+    -- A small tenant, or a common word: the tenant's packed rows in key order until pool_size
+    -- matches (a large tenant's walk reads at most 50 x pool_size rows).
+    if small then
+      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+        into pool_ids, pool_ranks
+        from (select t.id, t.fts
+                from private.document_chunk_texts as t
+               where t.client_id = tenant
+                 and (document_ids is null or t.document_id = any (document_ids))
+                 and t.fts operator(pg_catalog.@@) query
+               order by t.client_id, t.id
+               limit pool_size) as p;
+    else
+      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+        into pool_ids, pool_ranks
+        from (select w.id, w.fts
+                from (select t.id, t.fts
+                        from private.document_chunk_texts as t
+                       where t.client_id = tenant
+                       order by t.client_id, t.id
+                       limit pool_size * 50) as w
+               where w.fts operator(pg_catalog.@@) query
+               limit pool_size) as p;
+    end if;
+    if small and semantic_ids is not null
+       and coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
+      select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
+        into semantic_hits, semantic_ranks
+        from private.document_chunk_texts as t
+       where t.client_id = tenant
+         and t.id = any (semantic_ids)
+         and t.fts operator(pg_catalog.@@) query;
+    end if;
+    if small or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
+      return query
+        select m.id, max(m.rank) as rank
+          from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
+                union all
+                select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
+         group by m.id
+         order by 2 desc, 1
+         limit depth;
+      return;
+    end if;
+  end if;
+
+  if small then
+    -- A small tenant with a metadata filter: its rows of document_chunks through the key, the
+    -- match tested per row (`|| ''` keeps the GIN index out of this plan).
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
       into pool_ids, pool_ranks
       from (select c.id, c.fts
@@ -61,39 +154,50 @@ begin
                and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
                    operator(pg_catalog.@@) query
                and (document_ids is null or c.document_id = any (document_ids))
+               and c.metadata @> metadata_filter
+             order by c.client_id, c.id
+             limit pool_size) as p;
+  elsif document_ids is not null
+        and (select pg_catalog.count(*)
+               from (select
+                       from public.document_chunks as c
+                      where c.client_id = tenant
+                        and c.document_id = any (document_ids)
+                      limit pool_size * 5) as bounded) < pool_size * 5 then
+    -- A small document scope of a larger tenant (fewer than 5 x pool_size chunks, counted
+    -- through the document key): its rows through that key, the match tested per row.
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+      into pool_ids, pool_ranks
+      from (select c.id, c.fts
+              from public.document_chunks as c
+             where c.client_id = tenant
+               and c.document_id = any (document_ids)
+               and (c.fts operator(pg_catalog.||) ''::pg_catalog.tsvector)
+                   operator(pg_catalog.@@) query
                and (metadata_filter is null or c.metadata @> metadata_filter)
              limit pool_size) as p;
   else
-    -- Larger: planned for this call with the values known (EXECUTE: a one-shot plan), so the
-    -- planner picks from this tenant's and this word's statistics: the GIN index for a rare
-    -- word, a bitmap AND of GIN and the tenant's key range, or the tenant's rows in order
-    -- stopping after pool_size matches for a common one. A constant statement, parameters only.
-    execute 'select pg_catalog.array_agg(p.id),
-                    pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, $2))
-               from (select c.id, c.fts
-                       from public.document_chunks as c
-                      where c.client_id = $1
-                        and c.fts operator(pg_catalog.@@) $2
-                        and ($3 is null or c.document_id = any ($3))
-                        and ($4 is null or c.metadata operator(pg_catalog.@>) $4)
-                      limit $5) as p'
+    -- A rare word (or a walk that ended short, or a large scope): the GIN posting list, the tenant tested per row
+    -- (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
+    -- tenant's whole range, 4 ms at 23k rows and growing with the tenant).
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
       into pool_ids, pool_ranks
-      using tenant, query, document_ids, metadata_filter, pool_size;
+      from (select c.id, c.fts
+              from public.document_chunks as c
+             where c.fts operator(pg_catalog.@@) query
+               and (c.client_id = tenant) is true
+               and (document_ids is null or c.document_id = any (document_ids))
+               and (metadata_filter is null or c.metadata @> metadata_filter)
+             limit pool_size) as p;
   end if;
 
-  -- The pool and the matching chunks of the semantic list, each chunk once (union all + max:
-  -- a plain union hashes the ranks as well and measured 3-4x slower), best first.
+  -- The pool and the matching semantic chunks, each chunk once (union all + max: a plain union
+  -- hashes the ranks as well and measured 3-4x slower), best first.
   return query
     select m.id, max(m.rank) as rank
-      from (select p.id, p.rank
-              from unnest(pool_ids, pool_ranks) as p (id, rank)
+      from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
             union all
-            select c.id, pg_catalog.ts_rank_cd(c.fts, query)
-              from public.document_chunks as c
-             where semantic_ids is not null
-               and c.client_id = tenant
-               and c.id = any (semantic_ids)
-               and c.fts operator(pg_catalog.@@) query) as m
+            select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
      group by m.id
      order by 2 desc, 1
      limit depth;
@@ -101,7 +205,7 @@ end;
 $$;
 
 comment on function private.text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb) is
-  'The text list of hybrid search: up to depth chunks of the tenant matching query, best ts_rank_cd first, ranked among at most pool_size matching chunks plus the matching semantic_ids (exact when the tenant has at most pool_size matches). The caller''s own client only, unless the request is the backend (42501).';
+  'The text list of hybrid search: up to depth chunks of the tenant matching query, best ts_rank_cd first, ranked among at most pool_size matching chunks (the first by id) plus the matching semantic_ids (exact when the tenant has at most pool_size matches). The caller''s own client only, unless the request is the backend (42501).';
 
 revoke all on function private.text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb) from public, anon, authenticated, service_role;
 grant execute on function private.text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb) to authenticated, service_role;
