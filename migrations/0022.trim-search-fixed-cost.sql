@@ -1,4 +1,4 @@
--- depends: 0020.speed-up-hybrid-search
+-- depends: 0021.tighten-hybrid-search
 --
 -- 0022 trim-search-fixed-cost
 -- what: the fixed cost of a search call, for the small tenants whose whole search is a 0.2 ms
