@@ -3584,7 +3584,6 @@ CREATE TABLE public.document_chunks (
     CONSTRAINT document_chunks_text_search_config_language_chk CHECK ((text_search_config = ANY (ARRAY['simple'::text, 'portuguese'::text, 'english'::text, 'spanish'::text])))
 );
 ALTER TABLE ONLY public.document_chunks ALTER COLUMN embedding SET STORAGE MAIN;
-ALTER TABLE ONLY public.document_chunks ALTER COLUMN fts SET STORAGE MAIN;
 
 ALTER TABLE ONLY public.document_chunks FORCE ROW LEVEL SECURITY;
 

@@ -1,12 +1,8 @@
 -- 0021 tighten-hybrid-search (rollback): private.text_search_matches and private.hybrid_search as
--- 0020 left them,
--- private.document_chunk_texts and its triggers dropped, document_chunks.fts back to out-of-line
--- storage (extended).
+-- 0020 left them, private.document_chunk_texts and its triggers dropped.
 
 set local lock_timeout = '10s';
 set local statement_timeout = '5min';
-
-alter table public.document_chunks alter column fts set storage extended;
 
 drop trigger if exists document_chunks_update_texts on public.document_chunks;
 drop trigger if exists document_chunks_insert_texts on public.document_chunks;

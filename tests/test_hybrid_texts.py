@@ -138,3 +138,16 @@ def test_no_api_role_may_touch_the_packed_texts(
     claims = claims_for(conn, world, actor)
     with pytest.raises(PermissionDenied), acting(conn, claims):
         conn.execute(statement)
+
+
+def test_the_vector_stays_in_the_row_and_the_text_vector_out_of_it(conn: Conn) -> None:
+    # A chunk's tsvector stored in the row next to its 6 KB vector would push a real chunk past
+    # a page, and PostgreSQL would then move the vector itself to TOAST (docs/retrieval.md).
+    rows = dict(
+        conn.execute(
+            "select attname, attstorage from pg_catalog.pg_attribute "
+            "where attrelid = 'public.document_chunks'::regclass "
+            "and attname in ('embedding', 'fts')"
+        ).fetchall()
+    )
+    assert rows == {"embedding": "m", "fts": "x"}
