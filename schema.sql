@@ -684,9 +684,12 @@ COMMENT ON FUNCTION backend.fail_investigation(investigation_id uuid, error text
 --
 
 CREATE FUNCTION backend.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, full_text_weight double precision DEFAULT 1, semantic_weight double precision DEFAULT 1, rrf_k integer DEFAULT 50, client_id uuid DEFAULT NULL::uuid, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS SETOF public.hybrid_search_match
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
+begin
+  return query
   select *
     from private.hybrid_search(
            private.backend_client_id(hybrid_search.client_id),
@@ -700,7 +703,8 @@ CREATE FUNCTION backend.hybrid_search(query_text text, query_embedding extension
            hybrid_search.semantic_weight,
            hybrid_search.rrf_k,
            hybrid_search.usage_agent_id,
-           hybrid_search.usage_execution_id)
+           hybrid_search.usage_execution_id);
+end;
 $$;
 
 ALTER FUNCTION backend.hybrid_search(query_text text, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, client_id uuid, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
@@ -1360,7 +1364,7 @@ begin
     into semantic_ids, similarities
     from private.search_embeddings(
            tenant, query_embedding, depth, collection_ids, knowledge_base_ids, metadata_filter,
-           null) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
+           null, ranked_only => true) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
                                        content, metadata, chunk_index, similarity, pos);
 
   if usage_agent_id is null then
@@ -1885,10 +1889,10 @@ ALTER FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[]
 COMMENT ON FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]) IS 'Ids of the client''s documents inside the given collections and/or knowledge bases; null when neither filter is given.';
 
 --
--- Name: search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, min_similarity double precision DEFAULT NULL::double precision, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS TABLE(id uuid, document_id uuid, collection_id uuid, knowledge_base_id uuid, content text, metadata jsonb, chunk_index integer, similarity double precision)
+CREATE FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, min_similarity double precision DEFAULT NULL::double precision, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid, ranked_only boolean DEFAULT false) RETURNS TABLE(id uuid, document_id uuid, collection_id uuid, knowledge_base_id uuid, content text, metadata jsonb, chunk_index integer, similarity double precision)
     LANGUAGE plpgsql
     SET search_path TO ''
     SET plan_cache_mode TO 'force_generic_plan'
@@ -1982,6 +1986,18 @@ begin
     end if;
   end if;
 
+  if ranked_only then
+    -- private.hybrid_search's semantic list: ids and similarities only (it joins its own
+    -- winners; joining these 2 x match_count rows here was wasted).
+    return query
+      select r.id, null::uuid, null::uuid, null::uuid, null::text, null::jsonb, null::integer,
+             1 - r.distance
+        from unnest(ids, distances) with ordinality as r (id, distance, ord)
+       where r.distance <> 'NaN'::float8
+         and (min_similarity is null or 1 - r.distance >= min_similarity)
+       order by r.ord;
+    return;
+  end if;
   return query
     select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
            c.chunk_index, 1 - r.distance
@@ -1995,13 +2011,13 @@ begin
 end;
 $$;
 
-ALTER FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
+ALTER FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid, ranked_only boolean) OWNER TO postgres;
 
 --
--- Name: FUNCTION search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid, ranked_only boolean); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) IS 'Semantic search over one tenant''s chunks (the tenant is resolved by the caller: public.search_embeddings or backend.search_embeddings). Exact for small tenants and small filtered sets, otherwise an HNSW walk of the tenant''s own index (promoted tenants) or of the shared index (docs/retrieval.md).';
+COMMENT ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid, ranked_only boolean) IS 'Semantic search over one tenant''s chunks (the tenant is resolved by the caller: public.search_embeddings or backend.search_embeddings). Exact for small tenants and small filtered sets, otherwise an HNSW walk of the tenant''s own index (promoted tenants) or of the shared index (docs/retrieval.md).';
 
 --
 -- Name: start_agent_execution(uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2138,9 +2154,11 @@ declare
   semantic_hits uuid[];
   semantic_ranks real[];
   hits integer;
+  probe_hits integer;
   cache_key text;
   cached text;
   small boolean;
+  walked boolean := false;
 begin
   if tenant is null then
     raise exception using errcode = '22004', message = 'tenant is required';
@@ -2159,20 +2177,39 @@ begin
   -- Small: the whole tenant within renum.search_exact_max_rows ('<rows>@<bound>@...', rows <
   -- bound, as private.chunk_search_route keeps it; counted here if absent). Not the route
   -- itself: it also says 'exact' for a large tenant with a small share or a small document scope.
+  -- A promoted tenant has no count (the route answers it from the registry alone): it is not
+  -- small (0023: a null here sent every text of a promoted tenant to the GIN index).
   cache_key := 'renum.chunk_route_' || pg_catalog.replace(tenant::text, '-', '');
   cached := pg_catalog.current_setting(cache_key, true);
   if cached is null or cached !~ '^[0-9]+@[0-9]+@' then
     perform private.chunk_search_route(tenant, null, null);
     cached := pg_catalog.current_setting(cache_key, true);
   end if;
-  small := cached ~ '^[0-9]+@[0-9]+@'
-           and pg_catalog.split_part(cached, '@', 1)::bigint
-               < pg_catalog.split_part(cached, '@', 2)::bigint;
+  small := coalesce(cached ~ '^[0-9]+@[0-9]+@'
+                    and pg_catalog.split_part(cached, '@', 1)::bigint
+                        < pg_catalog.split_part(cached, '@', 2)::bigint,
+                    false);
+
+  -- A small tenant without a metadata filter: its packed rows in key order until pool_size
+  -- matches (all of them, unless the text is broad).
+  if small and metadata_filter is null then
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+      into pool_ids, pool_ranks
+      from (select t.id, t.fts
+              from private.document_chunk_texts as t
+             where t.client_id = tenant
+               and (document_ids is null or t.document_id = any (document_ids))
+               and t.fts operator(pg_catalog.@@) query
+             order by t.client_id, t.id
+             limit pool_size) as p;
+    walked := true;
+  end if;
 
   -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
-  -- the tenant that tells a common word from a rare one. A small tenant's walk below meets them
-  -- anyway unless it fills the pool: then they are read after it.
-  if semantic_ids is not null and not (small and metadata_filter is null) then
+  -- the tenant that tells a common word from a rare one. A small tenant's walk has met them
+  -- unless it filled the pool.
+  if semantic_ids is not null
+     and (not walked or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size) then
     select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
       into semantic_hits, semantic_ranks
       from private.document_chunk_texts as t
@@ -2182,23 +2219,23 @@ begin
   end if;
   hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
 
-  -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
-  if metadata_filter is null
-     and (small or (document_ids is null and hits >= 2
-                    and hits * 10 >= pg_catalog.cardinality(semantic_ids))) then
-    -- A small tenant, or a common word: the tenant's packed rows in key order until pool_size
-    -- matches (a large tenant's walk reads at most 50 x pool_size rows).
-    if small then
-      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
-        into pool_ids, pool_ranks
-        from (select t.id, t.fts
+  if not walked and not small and metadata_filter is null and document_ids is null then
+    -- A larger tenant: a word common in the tenant is walked in key order (its matches come
+    -- early: at most 50 x pool_size rows are read), a rare one goes to the GIN index. Common:
+    -- at least 2 hits and a tenth of the semantic list, or else (a sample of 20 misses a word
+    -- in 12% of the chunks one time in four, and GIN's bitmap of such a word cost 26 ms at
+    -- 400k rows, issue 12) at least 2 matches among the tenant's first 100 packed rows: then
+    -- the word is in about 2% of them, and 50 x pool_size rows hold pool_size matches.
+    if not (hits >= 2 and hits * 10 >= pg_catalog.cardinality(semantic_ids)) then
+      select pg_catalog.count(*)::integer into probe_hits
+        from (select t.fts
                 from private.document_chunk_texts as t
                where t.client_id = tenant
-                 and (document_ids is null or t.document_id = any (document_ids))
-                 and t.fts operator(pg_catalog.@@) query
                order by t.client_id, t.id
-               limit pool_size) as p;
-    else
+               limit 100) as w
+       where w.fts operator(pg_catalog.@@) query;
+    end if;
+    if probe_hits is null or probe_hits >= 2 then
       select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
         into pool_ids, pool_ranks
         from (select w.id, w.fts
@@ -2209,30 +2246,14 @@ begin
                        limit pool_size * 50) as w
                where w.fts operator(pg_catalog.@@) query
                limit pool_size) as p;
-    end if;
-    if small and semantic_ids is not null
-       and coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
-      select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
-        into semantic_hits, semantic_ranks
-        from private.document_chunk_texts as t
-       where t.client_id = tenant
-         and t.id = any (semantic_ids)
-         and t.fts operator(pg_catalog.@@) query;
-    end if;
-    if small or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
-      return query
-        select m.id, max(m.rank) as rank
-          from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
-                union all
-                select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
-         group by m.id
-         order by 2 desc, 1
-         limit depth;
-      return;
+      -- A walk that ended short leaves the pool to the paths below.
+      walked := coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size;
     end if;
   end if;
 
-  if small then
+  if walked then
+    -- the pool is full (or holds every match of a small tenant)
+  elsif small then
     -- A small tenant with a metadata filter: its rows of document_chunks through the key, the
     -- match tested per row (`|| ''` keeps the GIN index out of this plan).
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
@@ -2266,9 +2287,10 @@ begin
                and (metadata_filter is null or c.metadata @> metadata_filter)
              limit pool_size) as p;
   else
-    -- A rare word (or a walk that ended short, or a large scope): the GIN posting list, the tenant tested per row
-    -- (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
-    -- tenant's whole range, 4 ms at 23k rows and growing with the tenant).
+    -- A rare word (or a walk that ended short, a metadata filter, or a large scope): the GIN
+    -- posting list, the tenant tested per row (`is true` keeps the tenant's key range out of
+    -- the bitmap: AND-ing it read the big tenant's whole range, 4 ms at 23k rows and growing
+    -- with the tenant).
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
       into pool_ids, pool_ranks
       from (select c.id, c.fts
@@ -3063,9 +3085,12 @@ COMMENT ON FUNCTION public.create_investigation(query text, data_source text, fi
 --
 
 CREATE FUNCTION public.hybrid_search(query_text text, query_embedding real[], match_count integer DEFAULT 5, collection_ids uuid[] DEFAULT NULL::uuid[], knowledge_base_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, full_text_weight double precision DEFAULT 1, semantic_weight double precision DEFAULT 1, rrf_k integer DEFAULT 50, usage_agent_id uuid DEFAULT NULL::uuid, usage_execution_id uuid DEFAULT NULL::uuid) RETURNS SETOF public.hybrid_search_match
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
+begin
+  return query
   select *
     from private.hybrid_search(
            private.require_client_id('viewer'),
@@ -3079,7 +3104,8 @@ CREATE FUNCTION public.hybrid_search(query_text text, query_embedding real[], ma
            hybrid_search.semantic_weight,
            hybrid_search.rrf_k,
            hybrid_search.usage_agent_id,
-           hybrid_search.usage_execution_id)
+           hybrid_search.usage_execution_id);
+end;
 $$;
 
 ALTER FUNCTION public.hybrid_search(query_text text, query_embedding real[], match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, full_text_weight double precision, semantic_weight double precision, rrf_k integer, usage_agent_id uuid, usage_execution_id uuid) OWNER TO postgres;
@@ -5648,12 +5674,12 @@ GRANT ALL ON FUNCTION private.scoped_document_ids(client_id uuid, collection_ids
 GRANT ALL ON FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]) TO service_role;
 
 --
--- Name: FUNCTION search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid, ranked_only boolean); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid, ranked_only boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid, ranked_only boolean) TO authenticated;
+GRANT ALL ON FUNCTION private.search_embeddings(tenant uuid, query_embedding extensions.vector, match_count integer, collection_ids uuid[], knowledge_base_ids uuid[], metadata_filter jsonb, min_similarity double precision, usage_agent_id uuid, usage_execution_id uuid, ranked_only boolean) TO service_role;
 
 --
 -- Name: FUNCTION start_agent_execution(tenant uuid, agent_id uuid, input jsonb); Type: ACL; Schema: private; Owner: postgres

@@ -379,3 +379,54 @@ def test_a_document_scope_ranks_only_that_documents_matches(
     assert len(got) <= min(pool, 20)
     if pool == 1000:
         assert got == sorted(ranks.items(), key=lambda r: (-r[1], str(r[0])))[:20]
+
+
+def promoted(conn: Conn, tenant: uuid.UUID) -> None:
+    """The registry says the tenant has its own index (ready): its route is answered from the
+    registry alone, so the session keeps no bounded count of its rows."""
+    conn.execute(
+        "insert into private.tenant_chunk_indexes (client_id, index_name, state) "
+        "values (%s, 'document_chunks_hnsw_' || pg_catalog.replace(%s::text, '-', ''), 'ready')",
+        (tenant, tenant),
+    )
+
+
+@pytest.mark.parametrize("sample", ["none", "without_matches"])
+@pytest.mark.parametrize("scope", ["large", "promoted"])
+def test_a_broad_text_of_a_larger_tenant_is_walked_in_key_order(
+    vconn: Conn, data: Data, scope: str, sample: str
+) -> None:
+    """A word in 3 of 4 chunks, with a semantic sample that holds none of its matches: the larger
+    path reads the tenant's first packed rows, finds the word common and walks them in key order
+    (0023), so the pool is the tenant's first pool_size matches by id, not the GIN index's
+    physical order. A promoted tenant takes the same path: its route keeps no count, and it was
+    taken for neither small nor large (every text went to GIN)."""
+    if scope == "large":
+        sized(vconn, "large")
+    else:
+        promoted(vconn, data.a.tenant)
+    ranks = text_ranks(vconn, data.a, WORD)
+    semantic = [] if sample == "none" else sorted(c for c in data.a.texts if c not in ranks)[:10]
+    with acting(vconn, data.world.claims("viewer")):
+        got = matches(vconn, data.a.tenant, WORD, 40, 5, semantic)
+    assert sorted(c for c, _ in got) == sorted(ranks, key=str)[:5]
+    assert all(rank == ranks[c] for c, rank in got)
+    assert got == sorted(got, key=lambda r: (-r[1], str(r[0])))
+
+
+def test_the_semantic_list_of_hybrid_search_ranks_exactly_as_search_embeddings(
+    vconn: Conn, data: Data
+) -> None:
+    """ranked_only (0023) returns the same ids and similarities in the same order as the full
+    call, without the chunk's other columns."""
+    q = unit(random.Random(404))
+    call = (
+        "select * from private.search_embeddings(%s, %s::extensions.vector, 20, ranked_only => %s)"
+    )
+    with acting(vconn, data.world.claims("viewer")):
+        full = vconn.execute(call, (data.a.tenant, Vector(q), False)).fetchall()
+        ranked = vconn.execute(call, (data.a.tenant, Vector(q), True)).fetchall()
+    assert len(full) == 20
+    assert [(r[0], r[7]) for r in ranked] == [(r[0], r[7]) for r in full]
+    assert all(r[1:7] == (None,) * 6 for r in ranked)
+    assert all(r[1] is not None and r[4] is not None for r in full)

@@ -1,6 +1,7 @@
 /* why: the backend's hybrid search: a pgvector embedding and the client it acts for (22004
    without it). Same fusion as public.hybrid_search (private.hybrid_search). Not exposed to
-   browsers (schema backend). security invoker; volatile because it may record usage. */
+   browsers (schema backend). security invoker; volatile because it may record usage.
+   language plpgsql (0023), which keeps its plan, as public.hybrid_search. */
 create or replace function backend.hybrid_search(
   query_text text,
   query_embedding extensions.vector,
@@ -16,11 +17,14 @@ create or replace function backend.hybrid_search(
   usage_execution_id uuid default null
 )
 returns setof public.hybrid_search_match
-language sql
+language plpgsql
 volatile
 security invoker
 set search_path = ''
+set plan_cache_mode = 'force_generic_plan'
 as $$
+begin
+  return query
   select *
     from private.hybrid_search(
            private.backend_client_id(hybrid_search.client_id),
@@ -34,7 +38,8 @@ as $$
            hybrid_search.semantic_weight,
            hybrid_search.rrf_k,
            hybrid_search.usage_agent_id,
-           hybrid_search.usage_execution_id)
+           hybrid_search.usage_execution_id);
+end;
 $$;
 
 comment on function backend.hybrid_search(text, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, double precision, integer, uuid, uuid, uuid) is

@@ -7,7 +7,8 @@
      unusable under RLS), over a bounded pool of 10 x depth matches (renum.hybrid_text_pool)
      plus every matching chunk of the semantic list: exact when the tenant has at most that many
      matches, bounded in cost when a broad text matches thousands (docs/retrieval.md);
-   - semantic: private.search_embeddings (same scoping and validation, same tenant);
+   - semantic: private.search_embeddings (same scoping and validation, same tenant), ranked ids
+     and similarities only (ranked_only, 0023: the chunks are joined once, for the winners);
    each list takes the top depth = 2 x match_count (at most 200), and they are fused by reciprocal rank
    fusion: score = full_text_weight / (rrf_k + text_position) + semantic_weight / (rrf_k +
    semantic_position). Unlike the usual recipe, every component is returned: similarity (always
@@ -110,7 +111,7 @@ begin
     into semantic_ids, similarities
     from private.search_embeddings(
            tenant, query_embedding, depth, collection_ids, knowledge_base_ids, metadata_filter,
-           null) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
+           null, ranked_only => true) with ordinality as s (id, document_id, collection_id, knowledge_base_id,
                                        content, metadata, chunk_index, similarity, pos);
 
   if usage_agent_id is null then

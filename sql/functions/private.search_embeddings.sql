@@ -27,7 +27,9 @@
    the only places that decide the tenant. Every route ranks first (ids and distances only) and then joins the winners to their chunk,
    document and collection by primary key (0022): the one-statement exact path of 0019 sorted
    whole rows and, with a kept generic plan, joined documents by a sequential scan per result
-   row (the plan a small documents table gets). */
+   row (the plan a small documents table gets). ranked_only (0023) returns the ranked ids and
+   similarities without the join (the other columns null): private.hybrid_search's semantic
+   list, which joins only the fused winners. */
 create or replace function private.search_embeddings(
   tenant uuid,
   query_embedding extensions.vector,
@@ -37,7 +39,8 @@ create or replace function private.search_embeddings(
   metadata_filter jsonb default null,
   min_similarity double precision default null,
   usage_agent_id uuid default null,
-  usage_execution_id uuid default null
+  usage_execution_id uuid default null,
+  ranked_only boolean default false
 )
 returns table (
   id uuid,
@@ -147,6 +150,18 @@ begin
     end if;
   end if;
 
+  if ranked_only then
+    -- private.hybrid_search's semantic list: ids and similarities only (it joins its own
+    -- winners; joining these 2 x match_count rows here was wasted).
+    return query
+      select r.id, null::uuid, null::uuid, null::uuid, null::text, null::jsonb, null::integer,
+             1 - r.distance
+        from unnest(ids, distances) with ordinality as r (id, distance, ord)
+       where r.distance <> 'NaN'::float8
+         and (min_similarity is null or 1 - r.distance >= min_similarity)
+       order by r.ord;
+    return;
+  end if;
   return query
     select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
            c.chunk_index, 1 - r.distance
@@ -160,8 +175,8 @@ begin
 end;
 $$;
 
-comment on function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid) is
+comment on function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, boolean) is
   'Semantic search over one tenant''s chunks (the tenant is resolved by the caller: public.search_embeddings or backend.search_embeddings). Exact for small tenants and small filtered sets, otherwise an HNSW walk of the tenant''s own index (promoted tenants) or of the shared index (docs/retrieval.md).';
 
-revoke all on function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid) from public, anon, authenticated, service_role;
-grant execute on function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid) to authenticated, service_role;
+revoke all on function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, boolean) from public, anon, authenticated, service_role;
+grant execute on function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid, boolean) to authenticated, service_role;

@@ -18,11 +18,14 @@
      is a page of its own (the 6 KB vector) and fts was a TOAST fetch. A small tenant (within
      renum.search_exact_max_rows, known from the bounded count private.chunk_search_route keeps
      per session, which private.search_embeddings has just refreshed: no pg_stats) is walked
-     whole in key order. Above it, the matching share of the semantic list (a sample of the
-     tenant) tells a common word, whose matches a key walk meets early (bounded to 50 x
-     pool_size rows), from a rare one, served by the GIN index of document_chunks. A metadata
-     filter (not in the side table) reads document_chunks; so does a document scope of a larger
-     tenant (through the document key when it holds fewer than 5 x pool_size chunks, else GIN). Generic plans only: planning a
+     whole in key order. Above it, a common word, whose matches a key walk meets early (bounded
+     to 50 x pool_size rows), is told from a rare one, served by the GIN index of
+     document_chunks, by the matching share of the semantic list (a sample of the tenant) or,
+     when that sample says rare, by the tenant's first 100 packed rows (0023: GIN's bitmap of a
+     word in 12% of a 400k table cost 26 ms whatever the tenant's size, and a sample of 20 misses
+     such a word one time in four). A metadata filter (not in the side table) reads
+     document_chunks; so does a document scope of a larger tenant (through the document key when
+     it holds fewer than 5 x pool_size chunks, else GIN). Generic plans only: planning a
      statement on document_chunks (seven indexes) cost 1.2-1.6 ms, more than running it.
    Returns the ranked ids, best first. stable (it only reads); plpgsql for the check. */
 create or replace function private.text_search_matches(
@@ -49,9 +52,11 @@ declare
   semantic_hits uuid[];
   semantic_ranks real[];
   hits integer;
+  probe_hits integer;
   cache_key text;
   cached text;
   small boolean;
+  walked boolean := false;
 begin
   if tenant is null then
     raise exception using errcode = '22004', message = 'tenant is required';
@@ -70,20 +75,39 @@ begin
   -- Small: the whole tenant within renum.search_exact_max_rows ('<rows>@<bound>@...', rows <
   -- bound, as private.chunk_search_route keeps it; counted here if absent). Not the route
   -- itself: it also says 'exact' for a large tenant with a small share or a small document scope.
+  -- A promoted tenant has no count (the route answers it from the registry alone): it is not
+  -- small (0023: a null here sent every text of a promoted tenant to the GIN index).
   cache_key := 'renum.chunk_route_' || pg_catalog.replace(tenant::text, '-', '');
   cached := pg_catalog.current_setting(cache_key, true);
   if cached is null or cached !~ '^[0-9]+@[0-9]+@' then
     perform private.chunk_search_route(tenant, null, null);
     cached := pg_catalog.current_setting(cache_key, true);
   end if;
-  small := cached ~ '^[0-9]+@[0-9]+@'
-           and pg_catalog.split_part(cached, '@', 1)::bigint
-               < pg_catalog.split_part(cached, '@', 2)::bigint;
+  small := coalesce(cached ~ '^[0-9]+@[0-9]+@'
+                    and pg_catalog.split_part(cached, '@', 1)::bigint
+                        < pg_catalog.split_part(cached, '@', 2)::bigint,
+                    false);
+
+  -- A small tenant without a metadata filter: its packed rows in key order until pool_size
+  -- matches (all of them, unless the text is broad).
+  if small and metadata_filter is null then
+    select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
+      into pool_ids, pool_ranks
+      from (select t.id, t.fts
+              from private.document_chunk_texts as t
+             where t.client_id = tenant
+               and (document_ids is null or t.document_id = any (document_ids))
+               and t.fts operator(pg_catalog.@@) query
+             order by t.client_id, t.id
+             limit pool_size) as p;
+    walked := true;
+  end if;
 
   -- The matching chunks of the semantic list, ranked: always in the result, and a sample of
-  -- the tenant that tells a common word from a rare one. A small tenant's walk below meets them
-  -- anyway unless it fills the pool: then they are read after it.
-  if semantic_ids is not null and not (small and metadata_filter is null) then
+  -- the tenant that tells a common word from a rare one. A small tenant's walk has met them
+  -- unless it filled the pool.
+  if semantic_ids is not null
+     and (not walked or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size) then
     select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
       into semantic_hits, semantic_ranks
       from private.document_chunk_texts as t
@@ -93,23 +117,23 @@ begin
   end if;
   hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
 
-  -- The pool: at most pool_size matching chunks of the tenant in scope, ranked.
-  if metadata_filter is null
-     and (small or (document_ids is null and hits >= 2
-                    and hits * 10 >= pg_catalog.cardinality(semantic_ids))) then
-    -- A small tenant, or a common word: the tenant's packed rows in key order until pool_size
-    -- matches (a large tenant's walk reads at most 50 x pool_size rows).
-    if small then
-      select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
-        into pool_ids, pool_ranks
-        from (select t.id, t.fts
+  if not walked and not small and metadata_filter is null and document_ids is null then
+    -- A larger tenant: a word common in the tenant is walked in key order (its matches come
+    -- early: at most 50 x pool_size rows are read), a rare one goes to the GIN index. Common:
+    -- at least 2 hits and a tenth of the semantic list, or else (a sample of 20 misses a word
+    -- in 12% of the chunks one time in four, and GIN's bitmap of such a word cost 26 ms at
+    -- 400k rows, issue 12) at least 2 matches among the tenant's first 100 packed rows: then
+    -- the word is in about 2% of them, and 50 x pool_size rows hold pool_size matches.
+    if not (hits >= 2 and hits * 10 >= pg_catalog.cardinality(semantic_ids)) then
+      select pg_catalog.count(*)::integer into probe_hits
+        from (select t.fts
                 from private.document_chunk_texts as t
                where t.client_id = tenant
-                 and (document_ids is null or t.document_id = any (document_ids))
-                 and t.fts operator(pg_catalog.@@) query
                order by t.client_id, t.id
-               limit pool_size) as p;
-    else
+               limit 100) as w
+       where w.fts operator(pg_catalog.@@) query;
+    end if;
+    if probe_hits is null or probe_hits >= 2 then
       select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
         into pool_ids, pool_ranks
         from (select w.id, w.fts
@@ -120,30 +144,14 @@ begin
                        limit pool_size * 50) as w
                where w.fts operator(pg_catalog.@@) query
                limit pool_size) as p;
-    end if;
-    if small and semantic_ids is not null
-       and coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
-      select pg_catalog.array_agg(t.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(t.fts, query))
-        into semantic_hits, semantic_ranks
-        from private.document_chunk_texts as t
-       where t.client_id = tenant
-         and t.id = any (semantic_ids)
-         and t.fts operator(pg_catalog.@@) query;
-    end if;
-    if small or coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size then
-      return query
-        select m.id, max(m.rank) as rank
-          from (select p.id, p.rank from unnest(pool_ids, pool_ranks) as p (id, rank)
-                union all
-                select s.id, s.rank from unnest(semantic_hits, semantic_ranks) as s (id, rank)) as m
-         group by m.id
-         order by 2 desc, 1
-         limit depth;
-      return;
+      -- A walk that ended short leaves the pool to the paths below.
+      walked := coalesce(pg_catalog.cardinality(pool_ids), 0) >= pool_size;
     end if;
   end if;
 
-  if small then
+  if walked then
+    -- the pool is full (or holds every match of a small tenant)
+  elsif small then
     -- A small tenant with a metadata filter: its rows of document_chunks through the key, the
     -- match tested per row (`|| ''` keeps the GIN index out of this plan).
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
@@ -177,9 +185,10 @@ begin
                and (metadata_filter is null or c.metadata @> metadata_filter)
              limit pool_size) as p;
   else
-    -- A rare word (or a walk that ended short, or a large scope): the GIN posting list, the tenant tested per row
-    -- (`is true` keeps the tenant's key range out of the bitmap: AND-ing it read the big
-    -- tenant's whole range, 4 ms at 23k rows and growing with the tenant).
+    -- A rare word (or a walk that ended short, a metadata filter, or a large scope): the GIN
+    -- posting list, the tenant tested per row (`is true` keeps the tenant's key range out of
+    -- the bitmap: AND-ing it read the big tenant's whole range, 4 ms at 23k rows and growing
+    -- with the tenant).
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
       into pool_ids, pool_ranks
       from (select c.id, c.fts
