@@ -24,6 +24,9 @@
 set local lock_timeout = '10s';
 set local statement_timeout = '5min';
 
+-- A private function (no API role can name it); its callers are PL/pgSQL, resolved per call, and
+-- are replaced in this transaction.
+-- squawk-ignore ban-drop-function
 drop function private.search_embeddings(uuid, extensions.vector, integer, uuid[], uuid[], jsonb, double precision, uuid, uuid);
 
 -- >>> sql/functions/private.search_embeddings.sql
