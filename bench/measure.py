@@ -11,7 +11,14 @@ side by side under the same machine load:
   sorts disabled: the planner, which prices a 1536-d distance like any operator, otherwise
   prefers sorting the whole table when the heap is small (the vectors live in TOAST);
 - filter variants (metadata ~10%, collection ~20%) and hybrid_search with a broad text
-  (~12% of every tenant's chunks) and a narrow one (one chunk), as the viewer.
+  (~12% of every tenant's chunks) and a narrow one (one chunk), as the viewer;
+- search_switched: the viewer's search on a connection whose previous request was the
+  backend's (service_role): what a PostgREST pool serving both roles pays (the kept plans of a
+  function whose tables have RLS belong to one role and are re-planned for another).
+
+Each actor (viewer, service_role, owner) has its own connection, as a pool per role would: on a
+shared connection every change of role re-plans the search functions' statements (measured
+0.6-0.9 ms on a 0.7 ms search), which once inflated search_service and the filter variants.
 
 Then the locks one search call takes, and a concurrency sweep (throughput, p50/p99, backends
 waiting on the lock manager)."""
@@ -156,7 +163,26 @@ def _route(conn: Conn, t: BenchTenant) -> tuple[str, int, float]:
     return str(row[0]), int(row[1]), int(row[1]) / max(int(total[0]), 1)
 
 
-def measure_class(conn: Conn, space: Space, scale: Scale, t: BenchTenant, salt: int) -> ClassResult:
+@dataclass(slots=True)
+class Conns:
+    """One connection per actor (a pool per role), and one shared by the viewer and the backend
+    (a PostgREST pool serving both)."""
+
+    viewer: Conn
+    service: Conn
+    owner: Conn
+    mixed: Conn
+
+    def of(self, actor: str) -> Conn:
+        if actor in ("owner", "owner_index"):
+            return self.owner
+        return self.service if actor == "service" else self.viewer
+
+
+def measure_class(
+    conns: Conns, space: Space, scale: Scale, t: BenchTenant, salt: int
+) -> ClassResult:
+    conn = conns.owner
     route, rows, share = _route(conn, t)
     result = ClassResult(t.plan.label, rows, share, route)
     queries: F32 = query_vectors(space, t.plan, scale.queries, salt)
@@ -164,14 +190,20 @@ def measure_class(conn: Conn, space: Space, scale: Scale, t: BenchTenant, salt: 
     rng = random.Random(salt)
 
     def call(actor: str, query: str, params: Sequence[Any]) -> tuple[float, list[UUID]]:
+        if actor == "switched":  # the backend's request first, on the shared connection
+            with act_as(conns.mixed, {"role": "service_role"}):
+                conns.mixed.execute(SEARCH_BACKEND_SQL, (params[0], K, None, None, t.client_id))
+            with act_as(conns.mixed, user_claims(t.viewer)):
+                return _ids(conns.mixed, query, params)
+        c = conns.of(actor)
         if actor in ("owner", "owner_index"):
-            with conn.transaction():
+            with c.transaction():
                 if actor == "owner_index":  # the unfiltered HNSW walk, never a sort of the table
-                    conn.execute("set local enable_sort = off")
-                return _ids(conn, query, params)
+                    c.execute("set local enable_sort = off")
+                return _ids(c, query, params)
         claims = {"role": "service_role"} if actor == "service" else user_claims(t.viewer)
-        with act_as(conn, claims):
-            return _ids(conn, query, params)
+        with act_as(c, claims):
+            return _ids(c, query, params)
 
     meta = Jsonb(METADATA_FILTER)
     # The true top 10 of every query and filter variant, computed once (exact scans of up to
@@ -215,6 +247,7 @@ def measure_class(conn: Conn, space: Space, scale: Scale, t: BenchTenant, salt: 
                 ),
                 ("hybrid_broad", "viewer", HYBRID_SQL, (BROAD_WORD, q, K), None),
                 ("hybrid_narrow", "viewer", HYBRID_SQL, (narrow_text, q, K), None),
+                ("search_switched", "switched", SEARCH_SQL, (q, K, None, None), None),
             ]
             shift = qi % len(methods)
             for name, actor, query, params, expected in methods[shift:] + methods[:shift]:
@@ -228,9 +261,15 @@ def measure_class(conn: Conn, space: Space, scale: Scale, t: BenchTenant, salt: 
 def measure_classes(
     url: str, space: Space, scale: Scale, tenants: list[BenchTenant], salt: int
 ) -> list[ClassResult]:
-    with psycopg.connect(url) as conn:
-        register_vector(conn)
-        return [measure_class(conn, space, scale, t, salt) for t in tenants]
+    opened = [psycopg.connect(url) for _ in range(4)]
+    try:
+        for c in opened:
+            register_vector(c)
+        conns = Conns(*opened)
+        return [measure_class(conns, space, scale, t, salt) for t in tenants]
+    finally:
+        for c in opened:
+            c.close()
 
 
 def measure_locks(url: str, space: Space, tenants: list[BenchTenant]) -> list[LockResult]:

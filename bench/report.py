@@ -17,7 +17,7 @@ __all__ = ["Run", "TableRun", "Verdict", "render", "verdicts"]
 RECALL_METHODS = ("search", "search_metadata", "search_collection")
 TABLE_METHODS = (
     "search", "search_service", "exact", "hnsw", "naive", "search_metadata", "search_collection",
-    "hybrid_broad", "hybrid_narrow",
+    "hybrid_broad", "hybrid_narrow", "search_switched",
 )  # fmt: skip
 
 
