@@ -4374,7 +4374,7 @@ CREATE INDEX document_chunks_embedding_hnsw_idx ON public.document_chunks USING 
 -- Name: document_chunks_fts_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE INDEX document_chunks_fts_idx ON public.document_chunks USING gin (fts);
+CREATE INDEX document_chunks_fts_idx ON public.document_chunks USING gin (fts) WITH (fastupdate=off);
 
 --
 -- Name: document_usage_stats_agent_idx; Type: INDEX; Schema: public; Owner: postgres

@@ -41,6 +41,17 @@ def shared_indexes(url: str) -> dict[str, bool]:
     return {str(r[0]): bool(r[1]) for r in rows}
 
 
+def index_definitions(url: str) -> dict[str, str]:
+    """The catalog's definition of each shared index, storage parameters included (the text
+    index's fastupdate = off, 0024)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select indexname, indexdef from pg_catalog.pg_indexes where indexname = any (%s)",
+            (list(SHARED_INDEXES),),
+        ).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
 def chunks_of(url: str, client_id: uuid.UUID, names: list[str]) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute(
@@ -66,6 +77,8 @@ def test_bulk_load_ingests_every_document_and_rebuilds_the_shared_indexes(
     collection = collection_of(db_url, world.a.client_id)
     seen: list[BulkLoadProgress] = []
     during: list[dict[str, bool]] = []
+    definitions = index_definitions(db_url)
+    assert "fastupdate=off" in definitions["document_chunks_fts_idx"]
 
     def progress(event: BulkLoadProgress) -> None:
         seen.append(event)
@@ -87,6 +100,7 @@ def test_bulk_load_ingests_every_document_and_rebuilds_the_shared_indexes(
     assert report.chunks > 3
     assert set(report.rebuilt) == set(SHARED_INDEXES)
     assert shared_indexes(db_url) == dict.fromkeys(SHARED_INDEXES, True)
+    assert index_definitions(db_url) == definitions  # rebuilt as they were
     documents = [(e.done, e.total) for e in seen if e.stage == "load" and not e.detail]
     assert documents == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert during == [{}, {}, {}, {}]  # the load ran without the shared indexes
