@@ -73,6 +73,8 @@ def run(
             "postgres": str(row[0]) if row else "?",
             "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {platform.platform()}",
             "queries per class x rounds": f"{scale.queries} x {scale.rounds}",
+            "recall of search measured on": f"those {scale.queries} queries and "
+            f"{scale.recall_queries} more per class (untimed)",
         }
         log(f"loading {scale.table_rows:,} rows for {len(plans)} tenants")
         tenants, first = load(url, space, scale, plans)
