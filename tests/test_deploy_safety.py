@@ -111,12 +111,14 @@ def test_a_migrate_waits_for_the_deploy_lock_naming_its_holder_then_succeeds(
 ) -> None:
     holder.execute("select pg_advisory_lock(%s)", (migrations.DEPLOY_LOCK_KEY,))
     proc = _start(scratch_url, "migrate")
+    # Until the holder lookup has *finished* (the session idle after it): released while the
+    # lookup still runs, the lock has no holder to name and the migrate rightly says nothing.
     _until(
         lambda: bool(
             _scalar(
                 scratch_url,
                 "select count(*) from pg_stat_activity where application_name like "
-                "'renum-db migrate%%' and query like '%%pg_locks%%'",
+                "'renum-db migrate%%' and query like '%%pg_locks%%' and state like 'idle%%'",
             )
         ),
         "the migrate to look up the lock holder",
