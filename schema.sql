@@ -996,9 +996,8 @@ begin
                         from private.tenant_chunk_indexes as t
                        where t.client_id = chunk_search_route.client_id
                          and t.state = 'ready');
-  if promoted and document_ids is null and metadata_filter is null then
-    return 'tenant_index';
-  end if;
+  -- Since 0025 a promoted tenant's route depends on its share too (both graphs for a majority
+  -- tenant), so it is counted and cached like any other: once a minute per session.
   if cached is null then
     select pg_catalog.count(*) into tenant_rows
       from (select
@@ -1007,7 +1006,7 @@ begin
              limit exact_max + 1) as bounded;
     share_text := 'n';
   end if;
-  if tenant_rows > exact_max and share_text = 'n' and not promoted then
+  if tenant_rows > exact_max and share_text = 'n' then
     select e.share into share from private.chunk_tenant_estimate(client_id) as e;
     share_text := coalesce(share::text, '');
     cached := null;
@@ -1021,6 +1020,13 @@ begin
   end if;
   if tenant_rows <= exact_max then
     return 'exact';
+  end if;
+  share := nullif(share_text, '')::double precision;
+  if promoted and document_ids is null and metadata_filter is null then
+    if share >= min_share then
+      return 'tenant_and_shared_index';
+    end if;
+    return 'tenant_index';
   end if;
   -- A document scope without a metadata filter is counted, bounded, through the
   -- (client_id, document_id, chunk_index) key alone: a small scope is ranked exactly. A
@@ -1040,9 +1046,11 @@ begin
     end if;
   end if;
   if promoted then
+    if share >= min_share then
+      return 'tenant_and_shared_index';
+    end if;
     return 'tenant_index';
   end if;
-  share := nullif(share_text, '')::double precision;
   if share is null or share >= min_share then
     return 'shared_index';
   end if;
@@ -1056,7 +1064,7 @@ ALTER FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], m
 -- Name: FUNCTION chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb) IS 'How private.search_embeddings searches one client: exact (at most renum.search_exact_max_rows rows in scope), tenant_index (the client''s own HNSW index, when promoted) or shared_index (the shared HNSW index, when the client holds at least renum.search_shared_min_share of the rows). See docs/retrieval.md.';
+COMMENT ON FUNCTION private.chunk_search_route(client_id uuid, document_ids uuid[], metadata_filter jsonb) IS 'How private.search_embeddings searches one client: exact (at most renum.search_exact_max_rows rows in scope), tenant_index (the client''s own HNSW index, when promoted), tenant_and_shared_index (both graphs, merged, when promoted and holding at least renum.search_shared_min_share of the rows) or shared_index (the shared HNSW index, when the client holds at least renum.search_shared_min_share of the rows). See docs/retrieval.md.';
 
 --
 -- Name: chunk_tenant_estimate(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1519,6 +1527,19 @@ begin
       select w.id, w.distance
         from private.nearest_chunks_hnsw(nearest_chunks.client_id, query_embedding,
                                          candidate_count, document_ids, metadata_filter) as w;
+  elsif route = 'tenant_and_shared_index' then
+    return query
+      select distinct on (u.id) u.id, u.distance
+        from (select w.id, w.distance
+                from private.nearest_chunks_tenant_index(nearest_chunks.client_id, query_embedding,
+                                                         candidate_count, document_ids,
+                                                         metadata_filter) as w
+              union all
+              select w.id, w.distance
+                from private.nearest_chunks_hnsw(nearest_chunks.client_id, query_embedding,
+                                                 candidate_count, document_ids,
+                                                 metadata_filter) as w) as u
+       order by u.id, u.distance;
   else
     raise exception using
       errcode = '22023',
@@ -1533,7 +1554,7 @@ ALTER FUNCTION private.nearest_chunks(route text, client_id uuid, query_embeddin
 -- Name: FUNCTION nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one client nearest to query_embedding by the index walk the route names: tenant_index (the client''s partial HNSW index) or shared_index (the shared one).';
+COMMENT ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one client nearest to query_embedding by the index walk the route names: tenant_index (the client''s partial HNSW index), shared_index (the shared one) or tenant_and_shared_index (both, merged: up to twice candidate_count).';
 
 --
 -- Name: nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2097,7 +2118,9 @@ CREATE FUNCTION private.tenant_chunk_index_status() RETURNS TABLE(client_id uuid
     select coalesce(nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')
                       ::integer, 1000) as exact_max,
            coalesce(nullif(pg_catalog.current_setting('renum.search_shared_min_share', true), '')
-                      ::double precision, 0.5) as min_share
+                      ::double precision, 0.5) as min_share,
+           coalesce(nullif(pg_catalog.current_setting('renum.search_second_graph_min_rows', true),
+                           '')::bigint, 100000) as second_graph_min
   ), counts as (
     select c.client_id, pg_catalog.count(*) as n
       from public.document_chunks as c
@@ -2117,7 +2140,8 @@ CREATE FUNCTION private.tenant_chunk_index_status() RETURNS TABLE(client_id uuid
          case when i.indexrelid is not null then pg_catalog.pg_relation_size(i.indexrelid) end,
          case
            when w.state in ('building', 'retiring') then 'resume'
-           when w.state is null and w.n > s.exact_max and w.n / t.n < s.min_share then 'promote'
+           when w.state is null and w.n > s.exact_max
+                and (w.n / t.n < s.min_share or w.n >= s.second_graph_min) then 'promote'
            when w.state = 'ready' and w.n <= s.exact_max / 2 then 'demote'
          end
     from rows as w
@@ -2136,7 +2160,7 @@ ALTER FUNCTION private.tenant_chunk_index_status() OWNER TO postgres;
 -- Name: FUNCTION tenant_chunk_index_status(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.tenant_chunk_index_status() IS 'Per-tenant HNSW indexes for operators: each client with an index or more chunks than renum.search_exact_max_rows, its rows, share, current search route, index state/validity/size and advice (promote, demote, resume).';
+COMMENT ON FUNCTION private.tenant_chunk_index_status() IS 'Per-tenant HNSW indexes for operators: each client with an index or more chunks than renum.search_exact_max_rows, its rows, share, current search route, index state/validity/size and advice (promote: a mid-size client with a small share, or a client of at least renum.search_second_graph_min_rows rows; demote; resume).';
 
 --
 -- Name: text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres

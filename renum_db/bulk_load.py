@@ -1,6 +1,7 @@
 """The bulk-load procedure as one call (`renum-db bulk-load`): load many documents of one tenant
 through the Ingestor with the shared indexes of document_chunks dropped, then rebuild them
-concurrently, analyze, and promote the tenants that now need their own HNSW index.
+concurrently, analyze, and promote the tenants that now need their own HNSW index. A loaded
+tenant that already had its own index loses it for the load and gets it back, rebuilt, after.
 
 Why: on a live table every chunk also updates the shared HNSW graph, which dominates the cost at
 1536 dimensions; building the graph once at the end is several times faster. The price: while
@@ -193,7 +194,13 @@ def bulk_load(
             admin.execute(
                 sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
             )
+        demoted = loaded = False
+        built_with: tuple[int, int] | None = None
         try:
+            # The tenant's own graph (if promoted) is dropped too and built again after the
+            # load: it would otherwise take every chunk row by row, as the shared graph would.
+            built_with = tenant_indexes.build_settings(admin, client_id) if saved else None
+            demoted = built_with is not None and tenant_indexes.demote(admin, client_id)
             report(BulkLoadProgress("load", 0, total, "documents"))
             with Database(url, min_size=1, max_size=1) as db:
                 ingestor = Ingestor(db, embedder)
@@ -216,12 +223,22 @@ def bulk_load(
                     done += 1
                     chunks += result.chunks
                     report(BulkLoadProgress("load", done, total, "documents", chunks))
+            loaded = True
         finally:
             _rebuild(admin, url, saved, maintenance_work_mem, report)
+            if built_with is not None and demoted and not loaded:
+                # a failed load leaves the tenant promoted, as it was
+                tenant_indexes.promote(
+                    admin, client_id, m=built_with[0], ef_construction=built_with[1]
+                )
         report(BulkLoadProgress("analyze", 0, 1))
         admin.execute("analyze public.document_chunks")
         report(BulkLoadProgress("analyze", 1, 1))
         report(BulkLoadProgress("promote", 0, 1))
         promoted = tuple(tenant_indexes.promote_due(admin))
+        if built_with is not None and demoted and client_id not in promoted:
+            # promoted by hand before the load: so it stays, built as it was
+            tenant_indexes.promote(admin, client_id, m=built_with[0], ef_construction=built_with[1])
+            promoted += (client_id,)
         report(BulkLoadProgress("promote", 1, 1, detail=f"{len(promoted)} tenant(s) promoted"))
     return BulkLoadReport(done, chunks, tuple(saved), promoted, time.perf_counter() - started)

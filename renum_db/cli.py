@@ -233,11 +233,11 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
     with wrap_errors(), psycopg.connect(target.url, autocommit=True) as conn:
         if args.action == "status":
             rows = tenant_indexes.status(conn)
-            print(f"{'client_id':36}  {'chunks':>9}  {'share':>6}  {'route':12}  state      advice")
+            print(f"{'client_id':36}  {'chunks':>9}  {'share':>6}  {'route':23}  state      advice")
             for r in rows:
                 state = (r.state or "-") + ("" if r.index_valid in (None, True) else " (invalid)")
                 print(
-                    f"{r.client_id!s:36}  {r.chunk_rows:>9}  {r.share:>6.1%}  {r.route:12}  "
+                    f"{r.client_id!s:36}  {r.chunk_rows:>9}  {r.share:>6.1%}  {r.route:23}  "
                     f"{state:9}  {r.advice or ''}"
                 )
             return 0

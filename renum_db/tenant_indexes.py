@@ -34,6 +34,7 @@ from renum_db.errors import InvalidInput, NotFound, wrap_errors
 
 __all__ = [
     "TenantIndexStatus",
+    "build_settings",
     "demote",
     "demote_due",
     "index_name_for",
@@ -78,6 +79,16 @@ def status(conn: psycopg.Connection[Any]) -> list[TenantIndexStatus]:
     """Every client with a per-tenant index or more chunks than the exact-scan limit."""
     with wrap_errors(), conn.cursor(row_factory=class_row(TenantIndexStatus)) as cur:
         return cur.execute("select * from private.tenant_chunk_index_status()").fetchall()
+
+
+def build_settings(conn: psycopg.Connection[Any], client_id: UUID) -> tuple[int, int] | None:
+    """(m, ef_construction) of `client_id`'s registered index, None when it is not promoted."""
+    with wrap_errors():
+        row = conn.execute(
+            "select m, ef_construction from private.tenant_chunk_indexes where client_id = %s",
+            (client_id,),
+        ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def _index_state(conn: psycopg.Connection[Any], name: str) -> tuple[bool, bool] | None:

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from renum_db import bulk_load as bulk_load_module
+from renum_db import tenant_indexes
 from renum_db.bulk_load import SHARED_INDEXES, BulkLoadProgress, bulk_load
 from renum_db.cli import main
 from renum_db.embeddings import LexicalHashingEmbeddings
@@ -248,3 +249,47 @@ def test_the_cli_refuses_a_missing_file_before_touching_the_indexes(
     assert code == 2
     assert "not a file" in capsys.readouterr().err
     assert shared_indexes(db_url) == dict.fromkeys(SHARED_INDEXES, True)
+
+
+def test_a_promoted_tenant_gets_its_own_index_back_rebuilt_after_the_load(
+    db_url: str, world: World
+) -> None:
+    collection = collection_of(db_url, world.a.client_id)
+    name = tenant_indexes.index_name_for(world.a.client_id)
+
+    def own_index() -> tuple[int, list[str]] | None:
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "select c.oid::int, c.reloptions from pg_catalog.pg_class as c"
+                " join pg_catalog.pg_index as i on i.indexrelid = c.oid"
+                " where c.relname = %s and i.indisvalid",
+                (name,),
+            ).fetchone()
+        return None if row is None else (int(row[0]), sorted(row[1]))
+
+    seen: list[bool] = []
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        tenant_indexes.promote(admin, world.a.client_id, m=8, ef_construction=24)
+        before = own_index()
+        try:
+            report = bulk_load(
+                db_url,
+                docs(collection, "promoted", 1),
+                client_id=world.a.client_id,
+                embedder=LexicalHashingEmbeddings(),
+                chunk_size=200,
+                overlap=0,
+                progress=lambda e: seen.append(own_index() is None) if e.stage == "load" else None,
+            )
+            after = own_index()
+            settings = tenant_indexes.build_settings(admin, world.a.client_id)
+        finally:
+            tenant_indexes.demote(admin, world.a.client_id)
+    assert before is not None
+    assert after is not None
+    assert after[0] != before[0]  # dropped for the load, built again
+    assert after[1] == before[1] == ["ef_construction=24", "m=8"]
+    assert settings == (8, 24)
+    assert seen
+    assert all(seen)  # the load ran without it
+    assert world.a.client_id in report.promoted

@@ -232,14 +232,98 @@ def test_the_tenant_index_path_walks_the_tenants_index_and_returns_the_exact_ans
 def test_the_tenant_index_path_applies_a_metadata_filter(
     admin: Conn, vconn: Conn, data: Data
 ) -> None:
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    q = query_of(data.b, 4)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("other")):
+        assert route(vconn, data.b.tenant, metadata_filter='{"parity": 0}') == "tenant_index"
+        rows = search(vconn, q, match_count=4, metadata_filter=Jsonb({"parity": 0}))
+    assert [r[0] for r in rows] == exact(data.b, q, 4, meta={"parity": 0})
+
+
+# --- both graphs for a promoted majority tenant (0025) -------------------------------------------
+
+
+def test_a_promoted_tenant_holding_the_shared_share_walks_both_graphs(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
     tenant_indexes.promote(admin, data.a.tenant, ef_construction=64)
-    q = query_of(data.a, 4)
     vconn.execute("set local renum.search_exact_max_rows = 5")
     with acting(vconn, data.world.claims("viewer")):
-        assert route(vconn, data.a.tenant, metadata_filter='{"parity": 0}') == "tenant_index"
-        rows = search(vconn, q, match_count=8, metadata_filter=psycopg.types.json.Jsonb(
-            {"parity": 0}))  # fmt: skip
-    assert [r[0] for r in rows] == exact(data.a, q, 8, meta={"parity": 0})
+        assert route(vconn, data.a.tenant) == "tenant_and_shared_index"
+        assert route(vconn, data.a.tenant, metadata_filter='{"parity": 0}') == (
+            "tenant_and_shared_index"
+        )
+    vconn.execute("set local renum.search_shared_min_share = 0.9")
+    with acting(vconn, data.world.claims("viewer")):
+        # the share is cached with the count; the threshold is read on every call
+        assert route(vconn, data.a.tenant) == "tenant_index"
+
+
+@pytest.mark.parametrize("actor", ["viewer", "service"])
+def test_the_merged_path_walks_both_indexes_and_returns_the_exact_answer(
+    admin: Conn, vconn: Conn, data: Data, actor: str
+) -> None:
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=64)
+    own = tenant_indexes.index_name_for(data.a.tenant)
+    q = query_of(data.a, 5)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    before_own, before_shared = scans(vconn, own), scans(vconn, SHARED)
+    params: dict[str, Any] = {"match_count": 10}
+    schema = "public"
+    if actor == "service":
+        schema, params["client_id"] = "backend", data.a.tenant
+    with acting(vconn, data.world.claims(actor)):
+        rows = search(vconn, q, schema=schema, **params)
+    assert scans(vconn, own) > before_own
+    assert scans(vconn, SHARED) > before_shared
+    assert [r[0] for r in rows] == exact(data.a, q, 10)
+
+
+def test_the_merged_walk_is_the_union_of_both_walks_each_chunk_once(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=64)
+    q = str(query_of(data.a, 6)).replace(" ", "")
+    walk_sql = "select id, distance from private.nearest_chunks(%s, %s, %s::extensions.vector, 12)"
+    with acting(vconn, data.world.claims("viewer")):
+        walks = {
+            name: vconn.execute(walk_sql, (name, data.a.tenant, q)).fetchall()
+            for name in ("tenant_index", "shared_index", "tenant_and_shared_index")
+        }
+    merged = walks["tenant_and_shared_index"]
+    assert len({r[0] for r in merged}) == len(merged)  # each chunk once
+    assert dict(merged) == dict(walks["tenant_index"]) | dict(walks["shared_index"])
+    assert len(merged) >= 12
+
+
+def test_the_merged_walk_through_another_tenant_finds_nothing(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=64)
+    q = str(query_of(data.a, 6)).replace(" ", "")
+    with acting(vconn, data.world.claims("other")):  # a user of tenant b names tenant a
+        rows = vconn.execute(
+            "select id from private.nearest_chunks('tenant_and_shared_index', %s,"
+            " %s::extensions.vector, 12)",
+            (data.a.tenant, q),
+        ).fetchall()
+    assert rows == []
+
+
+def test_status_advises_a_second_graph_for_a_tenant_of_the_set_size_whatever_its_share(
+    admin: Conn, data: Data
+) -> None:
+    admin.execute("set renum.search_exact_max_rows = 5")
+    try:
+        default = {r.client_id: r.advice for r in tenant_indexes.status(admin)}
+        admin.execute("set renum.search_second_graph_min_rows = 40")
+        lowered = {r.client_id: r.advice for r in tenant_indexes.status(admin)}
+    finally:
+        admin.execute("reset renum.search_exact_max_rows")
+        admin.execute("reset renum.search_second_graph_min_rows")
+    assert default[data.a.tenant] is None  # ~57 rows, far below 100,000
+    assert lowered == {data.a.tenant: "promote", data.b.tenant: "promote"}
 
 
 def test_a_tenant_sees_only_its_own_registry_row(admin: Conn, vconn: Conn, data: Data) -> None:
@@ -389,6 +473,9 @@ def test_the_cli_promotes_reports_and_demotes_a_tenant(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
+    # b's ~20 rows are above this exact limit: its searches walk its index once promoted
+    # (below the limit a promoted tenant is still ranked exactly, the cheaper plan).
+    monkeypatch.setenv("PGOPTIONS", "-c renum.search_exact_max_rows=5")
     client = str(data.b.tenant)
     assert main(["tenant-index", "promote", client, "--ef-construction", "32"]) == 0
     assert main(["tenant-index", "status"]) == 0
@@ -400,7 +487,10 @@ def test_the_cli_promotes_reports_and_demotes_a_tenant(
     assert "tenant_index" in row
     assert "ready" in row
     assert f"dropping {tenant_indexes.index_name_for(data.b.tenant)}" in demoted
-    assert client not in demoted.split("concurrently", 1)[1]
+    after = demoted.split("concurrently", 1)[1].splitlines()
+    row = next(line for line in after if line.startswith(client))
+    assert "ready" not in row  # no index any more: advised for promotion again
+    assert row.split()[-2:] == ["-", "promote"]
 
 
 def test_the_cli_needs_a_client_to_demote(
@@ -536,13 +626,25 @@ def test_the_walk_function_is_not_for_api_roles_to_write(vconn: Conn, data: Data
 def test_a_warm_tenant_index_search_locks_fewer_relations_than_the_fast_path_holds(
     admin: Conn, db_url: str, data: Data
 ) -> None:
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=32)  # one more index on the table
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    q = str(query_of(data.b, 9)).replace(" ", "")
+    claims = data.world.claims("other")
+    count, statistics = _relation_locks(db_url, claims, SEARCH_SQL, (q,), exact_max=5)
+    assert not statistics
+    assert count <= 15  # with the statement that reads pg_locks, within the fast path's 16
+
+
+def test_a_warm_merged_search_locks_no_more_relations_than_the_fast_path_holds(
+    admin: Conn, db_url: str, data: Data
+) -> None:
     tenant_indexes.promote(admin, data.a.tenant, ef_construction=32)
-    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)  # one more index on the table
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
     q = str(query_of(data.a, 9)).replace(" ", "")
     claims = data.world.claims("viewer")
     count, statistics = _relation_locks(db_url, claims, SEARCH_SQL, (q,), exact_max=5)
     assert not statistics
-    assert count <= 15  # with the statement that reads pg_locks, within the fast path's 16
+    assert count <= 16  # one index more than the tenant_index route: the fast path's 16
 
 
 def test_a_tenant_without_its_walk_function_is_still_walked_through_its_index(

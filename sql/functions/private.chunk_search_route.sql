@@ -6,6 +6,15 @@
    - 'tenant_index': walk the tenant's own partial HNSW index (registry
      private.tenant_chunk_indexes, state 'ready'). Its graph holds only the tenant's rows, so
      recall does not depend on the tenant's share of the table.
+   - 'tenant_and_shared_index' (0025): a promoted tenant that also holds at least
+     renum.search_shared_min_share of the table walks both its own graph and the shared one and
+     keeps the nearest of both. One graph of 150k-350k rows has regions its walk cannot reach
+     from the entry point: 1-2% of queries find none of their true ten nearest, whatever
+     ef_search (measured on 200 queries: shared graph alone 0.977, own graph alone 0.989, each
+     with 2-4 queries below 0.8, different ones; both merged 0.9995, none below 0.8; see
+     docs/retrieval.md, "Two graphs for the biggest tenant"). Two builds rarely leave the same
+     region unreachable. Such a tenant is promoted only once it holds
+     renum.search_second_graph_min_rows (private.tenant_chunk_index_status).
    - 'shared_index': walk the shared HNSW index filtering to the tenant. Only when the tenant's
      share of the table is at least renum.search_shared_min_share (default 0.5): below that the
      filtered walk spends its budget in other tenants' parts of the graph (issue 12: recall 0.87
@@ -20,12 +29,13 @@
    ranked exactly with no statement at all, promoted or not: an exact scan of so few rows is
    right and the cheapest plan; this saved a registry probe and two relation locks per call of a
    small tenant); the registry (one primary-key probe, never cached: a promotion or demotion
-   applies to the next call of a tenant above the limit); the tenant's rows, counted up to exact_max + 1 (an index scan of the (client_id, id)
+   applies to the next call of a tenant above the limit); the tenant's rows (since 0025 for a
+   promoted tenant too: its route depends on its share), counted up to exact_max + 1 (an index scan of the (client_id, id)
    key): a small tenant is ranked exactly, filtered or not; for a larger tenant, a document scope
    without a metadata filter is counted, bounded, through the document key (statistics cannot say
    how many rows a scope keeps; a small scope is ranked exactly), while a metadata filter goes to
    the walk, which falls back to the exact scan if it yields too few rows (counting it read a
-   heap page per row); only a tenant above the limit and not promoted needs its share of the
+   heap page per row); a tenant above the limit needs its share of the
    table, from the planner statistics (private.chunk_tenant_estimate). The count
    and the share are kept for 60 seconds in a session setting (renum.chunk_route_<client id>):
    they cost 0.2 ms (100 rows) to 1 ms (1,000 rows) per call, and a tenant crossing the limit
@@ -78,9 +88,8 @@ begin
                         from private.tenant_chunk_indexes as t
                        where t.client_id = chunk_search_route.client_id
                          and t.state = 'ready');
-  if promoted and document_ids is null and metadata_filter is null then
-    return 'tenant_index';
-  end if;
+  -- Since 0025 a promoted tenant's route depends on its share too (both graphs for a majority
+  -- tenant), so it is counted and cached like any other: once a minute per session.
   if cached is null then
     select pg_catalog.count(*) into tenant_rows
       from (select
@@ -89,7 +98,7 @@ begin
              limit exact_max + 1) as bounded;
     share_text := 'n';
   end if;
-  if tenant_rows > exact_max and share_text = 'n' and not promoted then
+  if tenant_rows > exact_max and share_text = 'n' then
     select e.share into share from private.chunk_tenant_estimate(client_id) as e;
     share_text := coalesce(share::text, '');
     cached := null;
@@ -103,6 +112,13 @@ begin
   end if;
   if tenant_rows <= exact_max then
     return 'exact';
+  end if;
+  share := nullif(share_text, '')::double precision;
+  if promoted and document_ids is null and metadata_filter is null then
+    if share >= min_share then
+      return 'tenant_and_shared_index';
+    end if;
+    return 'tenant_index';
   end if;
   -- A document scope without a metadata filter is counted, bounded, through the
   -- (client_id, document_id, chunk_index) key alone: a small scope is ranked exactly. A
@@ -122,9 +138,11 @@ begin
     end if;
   end if;
   if promoted then
+    if share >= min_share then
+      return 'tenant_and_shared_index';
+    end if;
     return 'tenant_index';
   end if;
-  share := nullif(share_text, '')::double precision;
   if share is null or share >= min_share then
     return 'shared_index';
   end if;
@@ -133,7 +151,7 @@ end;
 $$;
 
 comment on function private.chunk_search_route(uuid, uuid[], jsonb) is
-  'How private.search_embeddings searches one client: exact (at most renum.search_exact_max_rows rows in scope), tenant_index (the client''s own HNSW index, when promoted) or shared_index (the shared HNSW index, when the client holds at least renum.search_shared_min_share of the rows). See docs/retrieval.md.';
+  'How private.search_embeddings searches one client: exact (at most renum.search_exact_max_rows rows in scope), tenant_index (the client''s own HNSW index, when promoted), tenant_and_shared_index (both graphs, merged, when promoted and holding at least renum.search_shared_min_share of the rows) or shared_index (the shared HNSW index, when the client holds at least renum.search_shared_min_share of the rows). See docs/retrieval.md.';
 
 revoke all on function private.chunk_search_route(uuid, uuid[], jsonb) from public;
 grant execute on function private.chunk_search_route(uuid, uuid[], jsonb) to authenticated, service_role;

@@ -1,5 +1,9 @@
-/* why: one call site in public.search_embeddings for both index walks: the route
-   ('tenant_index' or 'shared_index', from private.chunk_search_route) names the walk.
+/* why: one call site in private.search_embeddings for every index walk: the route (from
+   private.chunk_search_route) names it: 'tenant_index' (the tenant's own graph), 'shared_index'
+   (the shared graph, filtered to the tenant) or, since 0025, 'tenant_and_shared_index': both
+   walks, each taking candidate_count, merged. A chunk both walks found is returned once (same
+   vector, same exact distance); the caller sorts by distance and keeps the nearest, so a
+   neighbour one graph cannot reach is still found through the other.
    security invoker: both walks run under the caller's RLS. */
 create or replace function private.nearest_chunks(
   route text,
@@ -27,6 +31,19 @@ begin
       select w.id, w.distance
         from private.nearest_chunks_hnsw(nearest_chunks.client_id, query_embedding,
                                          candidate_count, document_ids, metadata_filter) as w;
+  elsif route = 'tenant_and_shared_index' then
+    return query
+      select distinct on (u.id) u.id, u.distance
+        from (select w.id, w.distance
+                from private.nearest_chunks_tenant_index(nearest_chunks.client_id, query_embedding,
+                                                         candidate_count, document_ids,
+                                                         metadata_filter) as w
+              union all
+              select w.id, w.distance
+                from private.nearest_chunks_hnsw(nearest_chunks.client_id, query_embedding,
+                                                 candidate_count, document_ids,
+                                                 metadata_filter) as w) as u
+       order by u.id, u.distance;
   else
     raise exception using
       errcode = '22023',
@@ -36,7 +53,7 @@ end;
 $$;
 
 comment on function private.nearest_chunks(text, uuid, extensions.vector, integer, uuid[], jsonb) is
-  'Up to candidate_count chunks of one client nearest to query_embedding by the index walk the route names: tenant_index (the client''s partial HNSW index) or shared_index (the shared one).';
+  'Up to candidate_count chunks of one client nearest to query_embedding by the index walk the route names: tenant_index (the client''s partial HNSW index), shared_index (the shared one) or tenant_and_shared_index (both, merged: up to twice candidate_count).';
 
 revoke all on function private.nearest_chunks(text, uuid, extensions.vector, integer, uuid[], jsonb) from public;
 grant execute on function private.nearest_chunks(text, uuid, extensions.vector, integer, uuid[], jsonb) to authenticated, service_role;

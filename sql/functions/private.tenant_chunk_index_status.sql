@@ -2,8 +2,11 @@
    has a per-tenant index or is big enough to want one, with its exact row count and share of
    document_chunks (counted here, not estimated: an operator command may read the client_id
    index once), the route searches take now, the index's state, validity and size, and what to
-   do: 'promote' (more rows than the exact-scan limit, share below
-   renum.search_shared_min_share, no index), 'demote' (an index for a client down to half the
+   do: 'promote' (no index, more rows than the exact-scan limit, and a share below
+   renum.search_shared_min_share, or, since 0025, at least renum.search_second_graph_min_rows
+   rows (default 100,000): a majority tenant that big gets a second graph of its own, walked
+   together with the shared one, because one graph that size leaves 1-2% of queries without
+   their true neighbours; see private.chunk_search_route), 'demote' (an index for a client down to half the
    exact-scan limit or less, where the exact scan is as fast), 'resume' (a promotion or demotion
    that stopped half-way). Not granted to API roles: the operator's login runs it.
    security invoker. */
@@ -28,7 +31,9 @@ as $$
     select coalesce(nullif(pg_catalog.current_setting('renum.search_exact_max_rows', true), '')
                       ::integer, 1000) as exact_max,
            coalesce(nullif(pg_catalog.current_setting('renum.search_shared_min_share', true), '')
-                      ::double precision, 0.5) as min_share
+                      ::double precision, 0.5) as min_share,
+           coalesce(nullif(pg_catalog.current_setting('renum.search_second_graph_min_rows', true),
+                           '')::bigint, 100000) as second_graph_min
   ), counts as (
     select c.client_id, pg_catalog.count(*) as n
       from public.document_chunks as c
@@ -48,7 +53,8 @@ as $$
          case when i.indexrelid is not null then pg_catalog.pg_relation_size(i.indexrelid) end,
          case
            when w.state in ('building', 'retiring') then 'resume'
-           when w.state is null and w.n > s.exact_max and w.n / t.n < s.min_share then 'promote'
+           when w.state is null and w.n > s.exact_max
+                and (w.n / t.n < s.min_share or w.n >= s.second_graph_min) then 'promote'
            when w.state = 'ready' and w.n <= s.exact_max / 2 then 'demote'
          end
     from rows as w
@@ -62,6 +68,6 @@ as $$
 $$;
 
 comment on function private.tenant_chunk_index_status() is
-  'Per-tenant HNSW indexes for operators: each client with an index or more chunks than renum.search_exact_max_rows, its rows, share, current search route, index state/validity/size and advice (promote, demote, resume).';
+  'Per-tenant HNSW indexes for operators: each client with an index or more chunks than renum.search_exact_max_rows, its rows, share, current search route, index state/validity/size and advice (promote: a mid-size client with a small share, or a client of at least renum.search_second_graph_min_rows rows; demote; resume).';
 
 revoke all on function private.tenant_chunk_index_status() from public;
