@@ -297,6 +297,27 @@ def test_the_merged_walk_is_the_union_of_both_walks_each_chunk_once(
     assert len(merged) >= 12
 
 
+def test_the_shared_walk_of_a_promoted_tenant_walks_the_shared_graph_from_its_first_call(
+    admin: Conn, db_url: str, data: Data
+) -> None:
+    # A custom plan (the first calls of a session) sees the tenant's id and would walk its
+    # partial index instead: the merged route would then walk one graph twice.
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=64)
+    own = tenant_indexes.index_name_for(data.a.tenant)
+    q = str(query_of(data.a, 7)).replace(" ", "")
+    with psycopg.connect(db_url) as fresh:
+        with acting(fresh, data.world.claims("viewer")):
+            before_own, before_shared = scans(fresh, own), scans(fresh, SHARED)
+            rows = fresh.execute(
+                "select id from private.nearest_chunks_hnsw(%s, %s::extensions.vector, 12)",
+                (data.a.tenant, q),
+            ).fetchall()
+            after_own, after_shared = scans(fresh, own), scans(fresh, SHARED)
+    assert len(rows) == 12
+    assert after_shared > before_shared
+    assert after_own == before_own
+
+
 def test_the_merged_walk_through_another_tenant_finds_nothing(
     admin: Conn, vconn: Conn, data: Data
 ) -> None:

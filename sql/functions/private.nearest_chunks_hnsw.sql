@@ -19,6 +19,11 @@
      as the only plan). A SQL function with SET clauses is never inlined and, before PostgreSQL
      18, re-plans its body on every call; planning locks every index of document_chunks (seven,
      plus one per promoted tenant), running a kept plan locks only the index it walks.
+   - plan_cache_mode = force_generic_plan (0025): a custom plan (PL/pgSQL's first five calls, when
+     no caller forces generic plans) sees the tenant's id as a value, and for a promoted tenant
+     the planner then walks its partial index instead of the shared one: the merged route
+     ('tenant_and_shared_index') would walk the same graph twice. Measured on the 400k bench
+     table by calling the walks directly: both "walks" failed on the same five queries.
    security invoker: RLS applies, on top of the explicit tenant predicate. */
 create or replace function private.nearest_chunks_hnsw(
   client_id uuid,
@@ -36,6 +41,7 @@ set hnsw.iterative_scan = 'relaxed_order'
 set hnsw.ef_search = '200'
 set enable_sort = 'off'
 set enable_incremental_sort = 'off'
+set plan_cache_mode = 'force_generic_plan'
 as $$
 begin
   return query
