@@ -305,14 +305,13 @@ def test_the_shared_walk_of_a_promoted_tenant_walks_the_shared_graph_from_its_fi
     tenant_indexes.promote(admin, data.a.tenant, ef_construction=64)
     own = tenant_indexes.index_name_for(data.a.tenant)
     q = str(query_of(data.a, 7)).replace(" ", "")
-    with psycopg.connect(db_url) as fresh:
-        with acting(fresh, data.world.claims("viewer")):
-            before_own, before_shared = scans(fresh, own), scans(fresh, SHARED)
-            rows = fresh.execute(
-                "select id from private.nearest_chunks_hnsw(%s, %s::extensions.vector, 12)",
-                (data.a.tenant, q),
-            ).fetchall()
-            after_own, after_shared = scans(fresh, own), scans(fresh, SHARED)
+    with psycopg.connect(db_url) as fresh, acting(fresh, data.world.claims("viewer")):
+        before_own, before_shared = scans(fresh, own), scans(fresh, SHARED)
+        rows = fresh.execute(
+            "select id from private.nearest_chunks_hnsw(%s, %s::extensions.vector, 12)",
+            (data.a.tenant, q),
+        ).fetchall()
+        after_own, after_shared = scans(fresh, own), scans(fresh, SHARED)
     assert len(rows) == 12
     assert after_shared > before_shared
     assert after_own == before_own
