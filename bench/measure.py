@@ -285,10 +285,12 @@ def measure_classes(
 def measure_locks(url: str, space: Space, tenants: list[BenchTenant]) -> list[LockResult]:
     """Relation locks one search call holds at its end, per tenant class (so per route): on the
     first call of a new session and warm (after 10 calls, past the 5 custom plans PostgreSQL
-    makes of each kept statement), with how many of the warm ones the fast path took."""
+    makes of each kept statement), with how many of the warm ones the fast path took.
+    A second session reads pg_locks: a query on pg_locks in the searching session would itself
+    take one of that backend's 16 fast-path slots."""
     count = (
         "select count(*), count(*) filter (where fastpath) from pg_catalog.pg_locks "
-        "where pid = pg_catalog.pg_backend_pid() and locktype = 'relation'"
+        "where pid = %s and locktype = 'relation'"
     )
     results: list[LockResult] = []
     for t in tenants:
@@ -297,17 +299,21 @@ def measure_locks(url: str, space: Space, tenants: list[BenchTenant]) -> list[Lo
             register_vector(conn)
             route = _route(conn, t)[0]
             conn.rollback()
-        with psycopg.connect(url, autocommit=True) as conn:
+        with (
+            psycopg.connect(url, autocommit=True) as conn,
+            psycopg.connect(url, autocommit=True) as watcher,
+        ):
             register_vector(conn)
+            pid = (conn.info.backend_pid,)
             measured: list[tuple[int, int]] = []
             for warmup in (0, 10):
                 for _ in range(warmup):
                     with act_as(conn, user_claims(t.viewer)):
                         conn.execute(SEARCH_SQL, (q, K, None, None)).fetchall()
                 with act_as(conn, user_claims(t.viewer)):
-                    base = conn.execute(count).fetchone()
+                    base = watcher.execute(count, pid).fetchone()
                     conn.execute(SEARCH_SQL, (q, K, None, None)).fetchall()
-                    after = conn.execute(count).fetchone()
+                    after = watcher.execute(count, pid).fetchone()
                 assert base is not None
                 assert after is not None
                 measured.append((int(after[0]) - int(base[0]), int(after[1]) - int(base[1])))
