@@ -1567,6 +1567,7 @@ CREATE FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding exte
     SET "hnsw.ef_search" TO '200'
     SET enable_sort TO 'off'
     SET enable_incremental_sort TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 begin
   return query

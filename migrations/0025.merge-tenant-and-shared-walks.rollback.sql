@@ -5,7 +5,7 @@
 set local lock_timeout = '10s';
 set local statement_timeout = '5min';
 
-do $$ begin perform extensions.vector_dims('[1]'::extensions.vector); end $$;
+do $$ begin perform extensions.vector_dims('[1]'::extensions.vector); end $$; -- loads vector
 
 -- >>> sql/functions/private.chunk_search_route.sql
 /* why: one place decides how a search finds a tenant's nearest chunks (private.search_embeddings):
