@@ -194,13 +194,19 @@ def bulk_load(
             admin.execute(
                 sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
             )
-        demoted = loaded = False
-        built_with: tuple[int, int] | None = None
+        loaded = False
+        # (m, ef_construction) of the tenant's own index when it is dropped for the load: it
+        # would otherwise take every chunk row by row, as the shared graph would.
+        rebuild: tuple[int, int] | None = None
+
+        def restore() -> None:
+            if rebuild is not None:
+                tenant_indexes.promote(admin, client_id, m=rebuild[0], ef_construction=rebuild[1])
+
         try:
-            # The tenant's own graph (if promoted) is dropped too and built again after the
-            # load: it would otherwise take every chunk row by row, as the shared graph would.
-            built_with = tenant_indexes.build_settings(admin, client_id) if saved else None
-            demoted = built_with is not None and tenant_indexes.demote(admin, client_id)
+            settings = tenant_indexes.build_settings(admin, client_id) if saved else None
+            if settings is not None and tenant_indexes.demote(admin, client_id):
+                rebuild = settings
             report(BulkLoadProgress("load", 0, total, "documents"))
             with Database(url, min_size=1, max_size=1) as db:
                 ingestor = Ingestor(db, embedder)
@@ -226,19 +232,15 @@ def bulk_load(
             loaded = True
         finally:
             _rebuild(admin, url, saved, maintenance_work_mem, report)
-            if built_with is not None and demoted and not loaded:
-                # a failed load leaves the tenant promoted, as it was
-                tenant_indexes.promote(
-                    admin, client_id, m=built_with[0], ef_construction=built_with[1]
-                )
+            if not loaded:  # a failed load leaves the tenant promoted, as it was
+                restore()
         report(BulkLoadProgress("analyze", 0, 1))
         admin.execute("analyze public.document_chunks")
         report(BulkLoadProgress("analyze", 1, 1))
         report(BulkLoadProgress("promote", 0, 1))
         promoted = tuple(tenant_indexes.promote_due(admin))
-        if built_with is not None and demoted and client_id not in promoted:
-            # promoted by hand before the load: so it stays, built as it was
-            tenant_indexes.promote(admin, client_id, m=built_with[0], ef_construction=built_with[1])
+        if rebuild is not None and client_id not in promoted:
+            restore()  # promoted by hand before the load: so it stays, built as it was
             promoted += (client_id,)
         report(BulkLoadProgress("promote", 1, 1, detail=f"{len(promoted)} tenant(s) promoted"))
     return BulkLoadReport(done, chunks, tuple(saved), promoted, time.perf_counter() - started)
