@@ -28,6 +28,9 @@ class Scale:
     # More queries per class for recall only (search as the viewer, untimed): a region of the
     # shared graph the descent does not reach shows in 1-2% of queries, which 30 queries miss.
     recall_queries: int = 0
+    # Each concurrency level runs this much longer; transactions ending in it are not counted
+    # (fresh connections plan every route on their first calls).
+    concurrency_warm_seconds: float = 8.0
 
 
 SCALES: Final = {
@@ -58,6 +61,7 @@ SCALES: Final = {
         concurrency=(1, 2, 4, 8),
         concurrency_seconds=3.0,
         ef_construction=128,
+        concurrency_warm_seconds=3.0,
     ),
     "smoke": Scale(
         name="smoke",
@@ -74,5 +78,6 @@ SCALES: Final = {
         ingest_rows=100,
         exact_max_rows=50,
         recall_queries=3,
+        concurrency_warm_seconds=0.5,
     ),
 }

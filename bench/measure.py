@@ -23,14 +23,12 @@ Each actor (viewer, service_role, owner) has its own connection, as a pool per r
 shared connection every change of role re-plans the search functions' statements (measured
 0.6-0.9 ms on a 0.7 ms search), which once inflated search_service and the filter variants.
 
-Then the locks one search call takes, and a concurrency sweep (throughput, p50/p99, backends
-waiting on the lock manager)."""
+Then the locks one search call takes (the concurrency sweep is bench.concurrency)."""
 
 from __future__ import annotations
 
 import random
 import statistics
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,10 +46,8 @@ from renum_db.vector import Vector, register_vector
 
 __all__ = [
     "ClassResult",
-    "ConcurrencyResult",
     "LockResult",
     "measure_classes",
-    "measure_concurrency",
     "measure_locks",
     "percentile",
 ]
@@ -110,21 +106,6 @@ class LockResult:
     relation_locks: int  # warm: the session's plans kept (what a pooled connection sees)
     fast_path: int
     cold_locks: int  # the first call of a new session (every statement planned)
-
-
-@dataclass(slots=True)
-class ConcurrencyResult:
-    clients: int
-    calls: int
-    seconds: float
-    p50: float
-    p99: float
-    lock_waits: float  # mean backends waiting on LWLock:LockManager per sample
-    lock_samples: int
-
-    @property
-    def throughput(self) -> float:
-        return self.calls / self.seconds if self.seconds else 0.0
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -319,95 +300,4 @@ def measure_locks(url: str, space: Space, tenants: list[BenchTenant]) -> list[Lo
                 measured.append((int(after[0]) - int(base[0]), int(after[1]) - int(base[1])))
         (cold, _), (warm, fast) = measured
         results.append(LockResult(t.plan.label, route, warm, fast, cold))
-    return results
-
-
-def _client(
-    url: str,
-    space: Space,
-    tenants: list[BenchTenant],
-    weights: list[float],
-    start: threading.Barrier,
-    window: list[float],
-    seed: int,
-    out: list[float],
-) -> None:
-    rng = random.Random(seed)
-    pools = {t.client_id: query_vectors(space, t.plan, 20, 7) for t in tenants}
-    with psycopg.connect(url) as conn:
-        register_vector(conn)
-
-        def search(t: BenchTenant, q: Vector) -> None:
-            with act_as(conn, user_claims(t.viewer)):
-                conn.execute(SEARCH_SQL, (q, K, None, None)).fetchall()
-
-        # Warm, as a pooled connection is: every tenant's route once, the session's plans kept
-        # (a first call plans everything: 37-56 relation locks and milliseconds).
-        for _ in range(6):  # past the custom plans of the kept statements
-            for t in tenants:
-                search(t, Vector(pools[t.client_id][0].tolist()))
-        start.wait()
-        deadline = window[1]
-        while time.perf_counter() < deadline:
-            t = rng.choices(tenants, weights)[0]
-            q = Vector(pools[t.client_id][rng.randrange(20)].tolist())
-            started = time.perf_counter()
-            search(t, q)
-            out.append((time.perf_counter() - started) * 1000)
-
-
-def measure_concurrency(
-    url: str, space: Space, scale: Scale, tenants: list[BenchTenant]
-) -> list[ConcurrencyResult]:
-    """Each client searches as a random tenant's viewer, weighted 3:1 toward tenants of at most
-    1,000 rows (most tenants are small), until the period ends. The clients connect and warm up
-    (every tenant's route, past the custom plans) before the period starts, as the pooled
-    connections of an API do: until 0022's run, connecting and planning 32 fresh sessions was
-    counted in the 32-client period."""
-    weights = [3.0 if t.rows <= 1000 else 1.0 for t in tenants]
-    results = []
-    for clients in scale.concurrency:
-        latencies: list[list[float]] = [[] for _ in range(clients)]
-        window = [0.0, 0.0]  # start and deadline, set once every client is connected and warm
-
-        def open_window(window: list[float] = window) -> None:
-            window[0] = time.perf_counter()
-            window[1] = window[0] + scale.concurrency_seconds
-
-        start = threading.Barrier(clients + 1, action=open_window)
-        threads = [
-            threading.Thread(
-                target=_client,
-                args=(url, space, tenants, weights, start, window, i, latencies[i]),
-            )
-            for i in range(clients)
-        ]
-        for th in threads:
-            th.start()
-        start.wait()  # the window opens when every client is ready (the barrier's action)
-        started = window[0]
-        waits: list[int] = []
-        with psycopg.connect(url, autocommit=True) as probe:
-            while any(th.is_alive() for th in threads):
-                row = probe.execute(
-                    "select count(*) from pg_catalog.pg_stat_activity "
-                    "where wait_event = 'LockManager' and datname = current_database()"
-                ).fetchone()
-                waits.append(int(row[0]) if row else 0)
-                time.sleep(0.05)  # sampling period, not a correctness decision
-        for th in threads:
-            th.join()
-        elapsed = time.perf_counter() - started
-        flat = [x for per in latencies for x in per]
-        results.append(
-            ConcurrencyResult(
-                clients,
-                len(flat),
-                elapsed,
-                percentile(flat, 50),
-                percentile(flat, 99),
-                statistics.fmean(waits) if waits else 0.0,
-                len(waits),
-            )
-        )
     return results

@@ -29,14 +29,16 @@ from pathlib import Path
 from typing import Final
 
 import psycopg
+from psycopg import sql
 
+from bench.concurrency import measure_concurrency
 from bench.config import SCALES, Scale
 from bench.data import Space, plan_tenants
 from bench.ingest import measure_ingest
 from bench.load import create_database, drop_database, grow, load
-from bench.measure import measure_classes, measure_concurrency, measure_locks
+from bench.measure import measure_classes, measure_locks
 from bench.report import Run, TableRun, render
-from renum_db.embedded import server_for
+from renum_db.embedded import EmbeddedServer, server_for
 
 __all__ = ["main", "run"]
 
@@ -47,6 +49,32 @@ _START = time.perf_counter()
 
 def log(message: str) -> None:
     print(f"[bench {time.perf_counter() - _START:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _machine_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def size_shared_buffers(server: EmbeddedServer) -> str:
+    """Give the bench's own server the shared_buffers of a database host:
+    RENUM_BENCH_SHARED_BUFFERS, else a quarter of the machine's memory (the usual sizing rule,
+    and Supabase's per compute size), restarting it when the setting changes. The embedded
+    default (256MB) is a development server's: with the 400k-row table's HNSW graphs (6.5 GB)
+    every walk evicts pages, and at 32 clients half the backends waited on
+    LWLock:BufferMapping (measured in stop 18)."""
+    wanted = os.environ.get("RENUM_BENCH_SHARED_BUFFERS") or f"{_machine_bytes() // 4 // 2**20}MB"
+    with psycopg.connect(server.admin_url("postgres"), autocommit=True) as conn:
+        row = conn.execute(
+            "select pg_catalog.pg_size_bytes(pg_catalog.current_setting('shared_buffers')) "
+            "= pg_catalog.pg_size_bytes(%s)",
+            (wanted,),
+        ).fetchone()
+        if row and row[0]:
+            return wanted
+        conn.execute(sql.SQL("alter system set shared_buffers = {}").format(sql.Literal(wanted)))
+    server.stop()
+    server.start()
+    return wanted
 
 
 def run(
@@ -67,10 +95,12 @@ def run(
     try:
         with psycopg.connect(url) as conn:
             row = conn.execute("show server_version").fetchone()
+            buffers = conn.execute("show shared_buffers").fetchone()
         header = {
             "scale": scale.name,
             "started": started.strftime("%Y-%m-%d %H:%M UTC"),
             "postgres": str(row[0]) if row else "?",
+            "shared_buffers": str(buffers[0]) if buffers else "?",
             "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {platform.platform()}",
             "queries per class x rounds": f"{scale.queries} x {scale.rounds}",
             "recall of search measured on": f"those {scale.queries} queries and "
@@ -116,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if admin_url is None:
             version = int(os.environ.get("RENUM_PG_VERSION", "16"))
             server = server_for(ROOT / ".renum", version, name="bench-pg")
+            log(f"shared_buffers {size_shared_buffers(server)}")
             admin_url = server.url("postgres")
             checkpoint_url = server.admin_url("postgres")
         try:

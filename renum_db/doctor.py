@@ -29,6 +29,7 @@ __all__ = [
     "DatabaseSizes",
     "Report",
     "database_sizes",
+    "memory_check",
     "run_checks",
 ]
 
@@ -343,6 +344,39 @@ def _sizes(db: Database) -> Check:
     )
 
 
+_GRAPHS: Final = """
+    select coalesce(sum(pg_catalog.pg_relation_size(i.oid)), 0)::bigint,
+           pg_catalog.pg_size_bytes(pg_catalog.current_setting('shared_buffers'))
+      from pg_catalog.pg_class as i
+      join pg_catalog.pg_am as am on am.oid = i.relam
+     where am.amname = 'hnsw'
+"""
+
+
+def memory_check(graph_bytes: int, shared_buffers_bytes: int) -> Check:
+    """`warn` when the HNSW graphs outgrow shared_buffers: every walk then reads graph pages
+    from the OS cache, and concurrent searches wait on LWLock:BufferMapping to evict them
+    (bench/results.md: at 400,000 chunks with 256MB, half of 32 backends waited there)."""
+    details = {"hnsw_bytes": graph_bytes, "shared_buffers_bytes": shared_buffers_bytes}
+    held = f"HNSW graphs {_size(graph_bytes)}, shared_buffers {_size(shared_buffers_bytes)}"
+    if graph_bytes > shared_buffers_bytes:
+        return Check(
+            "memory",
+            "warn",
+            f"{held}: the graphs do not fit, so concurrent searches evict each other's pages "
+            "(a larger compute size or server; docs/operations.md, sizing the API)",
+            details,
+        )
+    return Check("memory", "ok", f"{held}: the graphs fit", details)
+
+
+def _memory(db: Database) -> Check:
+    with db.connection() as conn:
+        row = conn.execute(_GRAPHS).fetchone()
+    assert row is not None
+    return memory_check(int(row[0]), int(row[1]))
+
+
 CHECKS: Final[tuple[tuple[str, Callable[[Database], Check]], ...]] = (
     ("connection", _server),
     ("migrations", _migrations),
@@ -357,6 +391,7 @@ CHECKS: Final[tuple[tuple[str, Callable[[Database], Check]], ...]] = (
     ("credentials", _credentials),
     ("pool_and_cache", _pool_and_cache),
     ("size", _sizes),
+    ("memory", _memory),
 )
 
 

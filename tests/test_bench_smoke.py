@@ -45,3 +45,16 @@ def test_the_report_judges_every_target(smoke: Run) -> None:
     text = render(smoke)
     assert "## Targets" in text
     assert all(target in text for target in statuses)
+
+
+def test_the_concurrency_sweep_runs_the_floor_and_search_at_every_level(smoke: Run) -> None:
+    """pgbench ran both workloads at every client count and their transactions were counted
+    (a failing statement in a script makes pgbench exit non-zero, which fails the run)."""
+    levels = SCALES["smoke"].concurrency
+    seen = {(c.workload, c.clients): c for c in smoke.concurrency}
+    assert set(seen) == {(w, n) for w in ("hnsw", "search") for n in levels}
+    for c in smoke.concurrency:
+        assert c.calls > 0 and c.seconds > 0, c
+        assert c.p50 <= c.p99, c
+    text = render(smoke)
+    assert "| clients | search calls/s |" in text

