@@ -69,6 +69,8 @@ class LoadReport:
     load_seconds: float
     index_seconds: dict[str, float]
     promoted: dict[str, float]  # tenant label -> seconds to build its index
+    # tenant label -> builds the promotion made and its last graph check (tenant_indexes)
+    graphs: dict[str, str] = field(default_factory=dict)
 
 
 def url_for(base_url: str, dbname: str) -> str:
@@ -221,8 +223,11 @@ def _without_shared_indexes(conn: Conn, work: Callable[[], None], report: dict[s
     conn.execute("reset max_parallel_maintenance_workers")
 
 
-def _analyze_and_promote(url: str, scale: Scale, tenants: list[BenchTenant]) -> dict[str, float]:
+def _analyze_and_promote(
+    url: str, scale: Scale, tenants: list[BenchTenant]
+) -> tuple[dict[str, float], dict[str, str]]:
     promoted: dict[str, float] = {}
+    graphs: dict[str, str] = {}
     labels = {t.client_id: t.plan.label for t in tenants}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"set maintenance_work_mem = '{BUILD_MEMORY}'")
@@ -231,12 +236,20 @@ def _analyze_and_promote(url: str, scale: Scale, tenants: list[BenchTenant]) -> 
         for row in tenant_indexes.status(conn):
             if row.advice == "promote":
                 started = time.perf_counter()
-                tenant_indexes.promote(conn, row.client_id, ef_construction=scale.ef_construction)
-                promoted[labels.get(row.client_id, str(row.client_id))] = (
-                    time.perf_counter() - started
+                steps: list[str] = []
+                tenant_indexes.promote(
+                    conn,
+                    row.client_id,
+                    ef_construction=scale.ef_construction,
+                    on_step=steps.append,
                 )
+                label = labels.get(row.client_id, str(row.client_id))
+                promoted[label] = time.perf_counter() - started
+                builds = sum(s.startswith("building ") for s in steps)
+                check = [s.split(": ", 1)[1] for s in steps if s.startswith("graph check")]
+                graphs[label] = f"{builds} build(s), {check[-1] if check else 'not checked'}"
         conn.execute("analyze public.document_chunks")
-    return promoted
+    return promoted, graphs
 
 
 def load(
@@ -254,9 +267,9 @@ def load(
 
         _without_shared_indexes(conn, work, index_seconds)
     load_seconds = time.perf_counter() - started - sum(index_seconds.values())
-    promoted = _analyze_and_promote(url, scale, tenants)
+    promoted, graphs = _analyze_and_promote(url, scale, tenants)
     total = sum(t.rows for t in tenants)
-    return tenants, LoadReport(total, load_seconds, index_seconds, promoted)
+    return tenants, LoadReport(total, load_seconds, index_seconds, promoted, graphs)
 
 
 def grow(url: str, space: Space, scale: Scale, tenants: list[BenchTenant]) -> LoadReport:
@@ -273,5 +286,5 @@ def grow(url: str, space: Space, scale: Scale, tenants: list[BenchTenant]) -> Lo
     with psycopg.connect(url) as conn:
         _without_shared_indexes(conn, lambda: _load_rows(conn, space, big, target), index_seconds)
     load_seconds = time.perf_counter() - started - sum(index_seconds.values())
-    promoted = _analyze_and_promote(url, scale, tenants)
-    return LoadReport(sum(t.rows for t in tenants), load_seconds, index_seconds, promoted)
+    promoted, graphs = _analyze_and_promote(url, scale, tenants)
+    return LoadReport(sum(t.rows for t in tenants), load_seconds, index_seconds, promoted, graphs)

@@ -200,7 +200,14 @@ def render(run: Run) -> str:
             "rebuilds: "
             + (", ".join(f"{k} {v:.1f} s" for k, v in load.index_seconds.items()) or "none"),
             "- per-tenant indexes built by the automatic promotion: "
-            + (", ".join(f"{k} rows {v:.1f} s" for k, v in load.promoted.items()) or "none"),
+            + (
+                ", ".join(
+                    f"{k} rows {v:.1f} s"
+                    + (f" ({load.graphs[k]} by their own embedding)" if k in load.graphs else "")
+                    for k, v in load.promoted.items()
+                )
+                or "none"
+            ),
             "",
         ]
         lines += _class_table(table.classes)

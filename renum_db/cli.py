@@ -254,6 +254,12 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
         if args.client_id is None:
             raise ValueError(f"tenant-index {args.action} needs a client id (or --auto)")
         client_id = uuid.UUID(args.client_id)
+        if args.action == "check":
+            if tenant_indexes.build_settings(conn, client_id) is None:
+                raise ValueError(f"client {client_id} has no per-tenant index to check")
+            check = tenant_indexes.check_graph(conn, client_id, rows=args.rows)
+            print(f"{tenant_indexes.index_name_for(client_id)}: {check}")
+            return 0 if check.reachable >= tenant_indexes.MIN_REACHABLE else 1
         if args.action == "promote":
             tenant_indexes.promote(
                 conn, client_id, m=args.m, ef_construction=args.ef_construction, on_step=print
@@ -267,10 +273,17 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
 def _add_tenant_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "tenant-index",
-        help="per-tenant HNSW indexes: status, promote CLIENT_ID|--auto, demote CLIENT_ID|--auto",
+        help="per-tenant HNSW indexes: status, promote CLIENT_ID|--auto, demote CLIENT_ID|--auto, "
+        "check CLIENT_ID",
     )
-    p.add_argument("action", choices=["status", "promote", "demote"])
-    p.add_argument("client_id", nargs="?", help="the client (promote, demote)")
+    p.add_argument("action", choices=["status", "promote", "demote", "check"])
+    p.add_argument("client_id", nargs="?", help="the client (promote, demote, check)")
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=1000,
+        help="check: chunks to probe, picked at random (1000); exit 1 under 99.5%% found",
+    )
     p.add_argument(
         "--auto",
         action="store_true",

@@ -8,7 +8,9 @@ which blocks searches or writes:
 2. `create index concurrently ... where client_id = '<tenant>'::uuid`;
 3. check that the index is valid, write the tenant's walk function
    (private.create_tenant_chunk_walk: the walk with the tenant as a literal, its plan kept per
-   session), then mark it 'ready' (searches use it from the next call).
+   session), check the graph (check_graph: sampled chunks found by their own embedding; a build
+   under `MIN_REACHABLE` is built again, up to `BUILD_ATTEMPTS` builds), then mark it 'ready'
+   (searches use it from the next call).
 
 Demotion mirrors it: 'retiring' (searches stop using the index at once), `drop index
 concurrently` (which waits for every search that could still route to it), the walk function is
@@ -33,8 +35,10 @@ from psycopg.rows import class_row
 from renum_db.errors import InvalidInput, NotFound, wrap_errors
 
 __all__ = [
+    "GraphCheck",
     "TenantIndexStatus",
     "build_settings",
+    "check_graph",
     "demote",
     "demote_due",
     "index_name_for",
@@ -45,6 +49,16 @@ __all__ = [
 
 DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 128
+# The graph check after a build (check_graph): how many of the tenant's chunks to probe, the
+# share that must be found, and how many builds to try before keeping the last one.
+GRAPH_PROBE_ROWS = 1000
+MIN_REACHABLE = 0.995
+BUILD_ATTEMPTS = 3
+# As many candidates as a search walks for its default 10 results (max(4 x match_count, 40)).
+_PROBE_CANDIDATES = 40
+# A probe is found when the walk returns a chunk this close to its embedding: itself, or an
+# identical vector (duplicate chunks), allowing for single-precision rounding.
+_SAME_POINT = 1e-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +105,68 @@ def build_settings(conn: psycopg.Connection[Any], client_id: UUID) -> tuple[int,
     return None if row is None else (int(row[0]), int(row[1]))
 
 
+@dataclass(frozen=True, slots=True)
+class GraphCheck:
+    """How many sampled chunks of a tenant its own HNSW graph finds by their own embedding."""
+
+    probed: int
+    found: int
+
+    @property
+    def reachable(self) -> float:
+        return self.found / self.probed if self.probed else 1.0
+
+    def __str__(self) -> str:
+        return f"{self.found} of {self.probed} sampled chunks found ({self.reachable:.1%})"
+
+
+_PROBE_SQL = """
+with picked as (
+  select c.id
+    from public.document_chunks as c
+   where c.client_id = %(client)s
+   order by pg_catalog.random()
+   limit %(rows)s
+)
+select pg_catalog.count(*)::integer,
+       (pg_catalog.count(*) filter (where p.found))::integer
+  from picked
+  join public.document_chunks as s on s.client_id = %(client)s and s.id = picked.id
+ cross join lateral (
+   select coalesce(pg_catalog.min(w.distance) <= %(same)s, false) as found
+     from private.nearest_chunks_tenant_index(%(client)s, s.embedding, %(candidates)s) as w
+ ) as p
+ where s.embedding is not null
+   and extensions.cosine_distance(s.embedding, s.embedding) <= %(same)s
+"""
+
+
+def check_graph(
+    conn: psycopg.Connection[Any], client_id: UUID, *, rows: int = GRAPH_PROBE_ROWS
+) -> GraphCheck:
+    """Walk the tenant's own index (as its searches do: ef_search 64, 40 candidates) with the
+    embeddings of `rows` of its chunks picked at random, and count those the walk returns.
+
+    HNSW graphs can leave regions the greedy descent never reaches from the entry point: a query
+    near one gets none of its true neighbours (recall 0, at any ef_search a search can afford).
+    A chunk the walk cannot find by its own embedding lies in such a region, so the share found
+    estimates the share of the tenant a search can reach. `rows` are picked among all the
+    tenant's chunks (from its key index, without reading their rows); those without a usable
+    embedding (null, zero norm) are then skipped, so `probed` may be lower."""
+    with wrap_errors():
+        row = conn.execute(
+            _PROBE_SQL,
+            {
+                "client": client_id,
+                "rows": rows,
+                "same": _SAME_POINT,
+                "candidates": _PROBE_CANDIDATES,
+            },
+        ).fetchone()
+    assert row is not None
+    return GraphCheck(probed=int(row[0]), found=int(row[1]))
+
+
 def _index_state(conn: psycopg.Connection[Any], name: str) -> tuple[bool, bool] | None:
     """(valid, ready) of the index `public.<name>`, None when it does not exist."""
     row = conn.execute(
@@ -108,53 +184,76 @@ def promote(
     *,
     m: int = DEFAULT_M,
     ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+    min_reachable: float = MIN_REACHABLE,
+    attempts: int = BUILD_ATTEMPTS,
     on_step: Callable[[str], None] | None = None,
 ) -> TenantIndexStatus:
-    """Give `client_id` its own partial HNSW index and route its searches to it (idempotent)."""
+    """Give `client_id` its own partial HNSW index and route its searches to it (idempotent).
+
+    A new index is checked before searches use it (check_graph): when less than `min_reachable`
+    of the sampled chunks are found, it is dropped and built again (HNSW builds are random), up
+    to `attempts` builds; the last one is kept whatever its check, since a tenant's own graph
+    still beats the shared one filtered to it. An index already 'ready' is checked and reported,
+    never rebuilt (searches are using it)."""
     _require_autocommit(conn)
+    if not 0 <= min_reachable <= 1:
+        raise InvalidInput(f"min_reachable must be between 0 and 1, got {min_reachable}")
+    if attempts < 1:
+        raise InvalidInput(f"attempts must be at least 1, got {attempts}")
     say = on_step or (lambda _: None)
     name = index_name_for(client_id)
     with wrap_errors():
         known = conn.execute("select from public.clients where id = %s", (client_id,)).fetchone()
         if known is None:
             raise NotFound(f"no client {client_id}")
-        conn.execute(
+        registered = conn.execute(
             "insert into private.tenant_chunk_indexes (client_id, index_name, m, ef_construction) "
             "values (%s, %s, %s, %s) "
             "on conflict (client_id) do update set state = 'building', m = excluded.m, "
             "ef_construction = excluded.ef_construction, requested_at = pg_catalog.now(), "
             "ready_at = null "
-            "where private.tenant_chunk_indexes.state <> 'ready'",
+            "where private.tenant_chunk_indexes.state <> 'ready' "
+            "returning state",
             (client_id, name, m, ef_construction),
-        )
-        found = _index_state(conn, name)
-        if found is not None and not found[0]:
-            say(f"dropping the invalid index {name} left by an interrupted build")
-            conn.execute(
-                sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
-            )
-            found = None
-        if found is None:
-            say(f"building {name} concurrently (m={m}, ef_construction={ef_construction})")
-            conn.execute(
-                sql.SQL(
-                    "create index concurrently if not exists {name} on public.document_chunks "
-                    "using hnsw (embedding extensions.vector_cosine_ops) "
-                    "with (m = {m}, ef_construction = {ef}) "
-                    "where client_id = {client}::uuid"
-                ).format(
-                    name=sql.Identifier(name),
-                    m=sql.Literal(int(m)),
-                    ef=sql.Literal(int(ef_construction)),
-                    client=sql.Literal(str(client_id)),
+        ).fetchone()
+        in_use = registered is None  # already 'ready': searches walk it, never drop it here
+        for attempt in range(1, attempts + 1):
+            found = _index_state(conn, name)
+            if found is not None and not found[0]:
+                say(f"dropping the invalid index {name} left by an interrupted build")
+                _drop_index(conn, name)
+                found = None
+            if found is None:
+                say(f"building {name} concurrently (m={m}, ef_construction={ef_construction})")
+                conn.execute(
+                    sql.SQL(
+                        "create index concurrently if not exists {name} "
+                        "on public.document_chunks "
+                        "using hnsw (embedding extensions.vector_cosine_ops) "
+                        "with (m = {m}, ef_construction = {ef}) "
+                        "where client_id = {client}::uuid"
+                    ).format(
+                        name=sql.Identifier(name),
+                        m=sql.Literal(int(m)),
+                        ef=sql.Literal(int(ef_construction)),
+                        client=sql.Literal(str(client_id)),
+                    )
                 )
+            found = _index_state(conn, name)
+            if found is None or not all(found):
+                raise NotFound(f"index {name} is not valid after its build; run promote again")
+            # The tenant's walk function (its plan kept per session) exists before any search
+            # can route to the index; the graph check walks through it too.
+            conn.execute("select private.create_tenant_chunk_walk(%s)", (client_id,))
+            check = check_graph(conn, client_id)
+            say(f"graph check of {name}: {check}")
+            if in_use or check.reachable >= min_reachable or attempt == attempts:
+                break
+            say(
+                f"rebuilding {name}: under {min_reachable:.1%} found "
+                f"(build {attempt + 1} of {attempts})"
             )
-        found = _index_state(conn, name)
-        if found is None or not all(found):
-            raise NotFound(f"index {name} is not valid after its build; run promote again")
-        # The tenant's walk function (its plan kept per session) exists before any search can
-        # route to the index.
-        conn.execute("select private.create_tenant_chunk_walk(%s)", (client_id,))
+            _drop_index(conn, name)
         conn.execute(
             "update private.tenant_chunk_indexes set state = 'ready', "
             "ready_at = coalesce(ready_at, pg_catalog.now()) where client_id = %s",
@@ -162,6 +261,12 @@ def promote(
         )
         say(f"{name} ready: searches of {client_id} walk it")
     return _status_of(conn, client_id)
+
+
+def _drop_index(conn: psycopg.Connection[Any], name: str) -> None:
+    conn.execute(
+        sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
+    )
 
 
 def demote(

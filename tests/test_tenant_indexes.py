@@ -705,3 +705,136 @@ def test_the_cli_demotes_automatically(
     tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
     assert main(["tenant-index", "demote", "--auto"]) == 0
     assert "1 tenant(s) demoted" in capsys.readouterr().out
+
+
+# --- the graph check after a build (stop 18) ----------------------------------------------------
+
+
+def _probeable(conn: Conn, client_id: uuid.UUID) -> int:
+    """The tenant's chunks with a usable embedding (not null, a norm cosine can use)."""
+    row = conn.execute(
+        "select count(*) from public.document_chunks where client_id = %s "
+        "and embedding is not null "
+        "and extensions.cosine_distance(embedding, embedding) <= 1e-4",
+        (client_id,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _index_oid(conn: Conn, client_id: uuid.UUID) -> int:
+    row = conn.execute(
+        "select to_regclass(%s)::oid", (f"public.{tenant_indexes.index_name_for(client_id)}",)
+    ).fetchone()
+    assert row is not None
+    assert row[0] is not None
+    return int(row[0])
+
+
+def test_promotion_checks_the_new_graph_and_reports_every_chunk_found(
+    admin: Conn, data: Data
+) -> None:
+    steps: list[str] = []
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32, on_step=steps.append)
+    n = _probeable(admin, data.b.tenant)
+    assert n > 10
+    check = tenant_indexes.check_graph(admin, data.b.tenant)
+    assert (check.probed, check.found) == (n, n)
+    assert f"{n} of {n} sampled chunks found (100.0%)" in " ".join(steps)
+    # `rows` are picked among all the tenant's chunks; those without a usable embedding skipped
+    assert 0 < tenant_indexes.check_graph(admin, data.b.tenant, rows=5).probed <= 5
+
+
+def test_the_graph_check_counts_the_chunks_the_walk_does_not_return(
+    admin: Conn, data: Data
+) -> None:
+    """Against the real probe statement: a walk that returns nothing finds no chunk."""
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    admin.execute(
+        f"create or replace function private.nearest_chunks_t_{data.b.tenant.hex}("
+        "query_embedding extensions.vector, candidate_count integer, "
+        "document_ids uuid[] default null, metadata_filter jsonb default null) "
+        "returns table (id uuid, distance double precision) language sql stable "
+        "set search_path = '' as $$ select null::uuid, null::float8 where false $$"
+    )
+    check = tenant_indexes.check_graph(admin, data.b.tenant)
+    assert check.probed == _probeable(admin, data.b.tenant)
+    assert check.found == 0
+    assert check.reachable == 0.0
+
+
+def test_a_build_under_the_reachable_share_is_built_again_and_the_last_kept(
+    admin: Conn, data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks: list[uuid.UUID] = []
+
+    def poor(conn: Conn, client_id: uuid.UUID, *, rows: int = 0) -> tenant_indexes.GraphCheck:
+        checks.append(client_id)
+        return tenant_indexes.GraphCheck(probed=100, found=98)
+
+    monkeypatch.setattr(tenant_indexes, "check_graph", poor)
+    steps: list[str] = []
+    result = tenant_indexes.promote(
+        admin, data.b.tenant, ef_construction=32, attempts=3, on_step=steps.append
+    )
+    assert checks == [data.b.tenant] * 3
+    assert sum(s.startswith("building ") for s in steps) == 3
+    assert sum(s.startswith("rebuilding ") for s in steps) == 2
+    assert (result.state, result.index_valid) == ("ready", True)
+
+
+def test_a_build_that_passes_the_check_is_built_once(
+    admin: Conn, data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        tenant_indexes,
+        "check_graph",
+        lambda conn, client_id, rows=0: tenant_indexes.GraphCheck(probed=1000, found=995),
+    )
+    steps: list[str] = []
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32, on_step=steps.append)
+    assert sum(s.startswith("building ") for s in steps) == 1
+    assert not any(s.startswith("rebuilding ") for s in steps)
+
+
+def test_an_index_searches_already_use_is_checked_but_never_rebuilt(
+    admin: Conn, data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    before = _index_oid(admin, data.b.tenant)
+    monkeypatch.setattr(
+        tenant_indexes,
+        "check_graph",
+        lambda conn, client_id, rows=0: tenant_indexes.GraphCheck(probed=100, found=50),
+    )
+    steps: list[str] = []
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32, on_step=steps.append)
+    assert _index_oid(admin, data.b.tenant) == before
+    assert any("50 of 100" in s for s in steps)
+    assert not any(s.startswith(("building ", "rebuilding ")) for s in steps)
+
+
+@pytest.mark.parametrize(("reachable", "attempts"), [(1.5, 3), (-0.1, 3), (0.99, 0)])
+def test_promotion_rejects_a_bad_check_setting(
+    admin: Conn, data: Data, reachable: float, attempts: int
+) -> None:
+    with pytest.raises(InvalidInput):
+        tenant_indexes.promote(admin, data.b.tenant, min_reachable=reachable, attempts=attempts)
+
+
+def test_the_cli_checks_a_promoted_tenants_graph(
+    admin: Conn,
+    db_url: str,
+    data: Data,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    client = str(data.b.tenant)
+    assert main(["tenant-index", "check", client]) == 2  # not promoted: nothing to check
+    assert "no per-tenant index" in capsys.readouterr().err
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    assert main(["tenant-index", "check", client]) == 0
+    out = capsys.readouterr().out
+    n = _probeable(admin, data.b.tenant)
+    assert f"{n} of {n} sampled chunks found (100.0%)" in out
