@@ -203,7 +203,7 @@ def render(run: Run) -> str:
             + (
                 ", ".join(
                     f"{k} rows {v:.1f} s"
-                    + (f" ({load.graphs[k]} by their own embedding)" if k in load.graphs else "")
+                    + (f" (graph check: {load.graphs[k]})" if k in load.graphs else "")
                     for k, v in load.promoted.items()
                 )
                 or "none"
