@@ -1538,7 +1538,7 @@ begin
               select w.id, w.distance
                 from private.nearest_chunks_hnsw(nearest_chunks.client_id, query_embedding,
                                                  candidate_count, document_ids,
-                                                 metadata_filter) as w) as u
+                                                 metadata_filter, ef_search => 64) as w) as u
        order by u.id, u.distance;
   else
     raise exception using
@@ -1557,10 +1557,10 @@ ALTER FUNCTION private.nearest_chunks(route text, client_id uuid, query_embeddin
 COMMENT ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one client nearest to query_embedding by the index walk the route names: tenant_index (the client''s partial HNSW index), shared_index (the shared one) or tenant_and_shared_index (both, merged: up to twice candidate_count).';
 
 --
--- Name: nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb, integer); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb) RETURNS TABLE(id uuid, distance double precision)
+CREATE FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[] DEFAULT NULL::uuid[], metadata_filter jsonb DEFAULT NULL::jsonb, ef_search integer DEFAULT 200) RETURNS TABLE(id uuid, distance double precision)
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
     SET "hnsw.iterative_scan" TO 'relaxed_order'
@@ -1570,6 +1570,9 @@ CREATE FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding exte
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 begin
+  if nearest_chunks_hnsw.ef_search is distinct from 200 then
+    perform pg_catalog.set_config('hnsw.ef_search', nearest_chunks_hnsw.ef_search::text, true);
+  end if;
   return query
   select c.id, c.embedding operator(extensions.<=>) nearest_chunks_hnsw.query_embedding
     from public.document_chunks as c
@@ -1584,13 +1587,13 @@ begin
 end;
 $$;
 
-ALTER FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) OWNER TO postgres;
+ALTER FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb, ef_search integer) OWNER TO postgres;
 
 --
--- Name: FUNCTION nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
+-- Name: FUNCTION nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb, ef_search integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one client nearest to query_embedding, by walking the HNSW index (iterative scan, relaxed order: re-sort the result by distance). Used by public.search_embeddings above its exact-scan limit.';
+COMMENT ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb, ef_search integer) IS 'Up to candidate_count chunks of one client nearest to query_embedding, by walking the HNSW index (iterative scan, relaxed order: re-sort the result by distance) with the given ef_search (default 200). Used by public.search_embeddings above its exact-scan limit.';
 
 --
 -- Name: nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5630,12 +5633,12 @@ GRANT ALL ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_e
 GRANT ALL ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) TO service_role;
 
 --
--- Name: FUNCTION nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb, ef_search integer); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) TO authenticated;
-GRANT ALL ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb, ef_search integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb, ef_search integer) TO authenticated;
+GRANT ALL ON FUNCTION private.nearest_chunks_hnsw(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb, ef_search integer) TO service_role;
 
 --
 -- Name: FUNCTION nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: ACL; Schema: private; Owner: postgres

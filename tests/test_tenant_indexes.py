@@ -297,6 +297,28 @@ def test_the_merged_walk_is_the_union_of_both_walks_each_chunk_once(
     assert len(merged) >= 12
 
 
+def test_the_shared_walk_takes_its_ef_search_and_restores_the_callers(
+    vconn: Conn, data: Data
+) -> None:
+    """0026: the merged route passes ef_search 64 to the shared walk; the value set inside the
+    walk never leaks into the caller's transaction, and the default stays 200."""
+    q = str(query_of(data.a, 7)).replace(" ", "")
+    walk = "select count(*) from private.nearest_chunks_hnsw(%s, %s::extensions.vector, 12{})"
+    with acting(vconn, data.world.claims("viewer")):
+        vconn.execute("set local hnsw.ef_search = 17")
+        for extra in ("", ", ef_search => 64", ", ef_search => 1"):
+            row = vconn.execute(walk.format(extra), (data.a.tenant, q)).fetchone()
+            assert row is not None
+            assert row[0] == 12, extra  # the iterative scan still returns every candidate asked
+            setting = vconn.execute("select current_setting('hnsw.ef_search')").fetchone()
+            assert setting == ("17",), extra
+        body = vconn.execute(
+            "select pg_get_functiondef('private.nearest_chunks'::regproc)"
+        ).fetchone()
+    assert body is not None
+    assert "ef_search => 64" in body[0]
+
+
 def test_the_shared_walk_of_a_promoted_tenant_walks_the_shared_graph_from_its_first_call(
     admin: Conn, db_url: str, data: Data
 ) -> None:
