@@ -753,6 +753,17 @@ def _index_oid(conn: Conn, client_id: uuid.UUID) -> int:
     return int(row[0])
 
 
+def _blind_walk(conn: Conn, client_id: uuid.UUID) -> None:
+    """Replace the tenant's walk function with one that returns nothing."""
+    conn.execute(
+        f"create or replace function private.nearest_chunks_t_{client_id.hex}("
+        "query_embedding extensions.vector, candidate_count integer, "
+        "document_ids uuid[] default null, metadata_filter jsonb default null) "
+        "returns table (id uuid, distance double precision) language sql stable "
+        "set search_path = '' as $$ select null::uuid, null::float8 where false $$"
+    )
+
+
 def test_promotion_checks_the_new_graph_and_reports_every_chunk_found(
     admin: Conn, data: Data
 ) -> None:
@@ -772,13 +783,7 @@ def test_the_graph_check_counts_the_chunks_the_walk_does_not_return(
 ) -> None:
     """Against the real probe statement: a walk that returns nothing finds no chunk."""
     tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
-    admin.execute(
-        f"create or replace function private.nearest_chunks_t_{data.b.tenant.hex}("
-        "query_embedding extensions.vector, candidate_count integer, "
-        "document_ids uuid[] default null, metadata_filter jsonb default null) "
-        "returns table (id uuid, distance double precision) language sql stable "
-        "set search_path = '' as $$ select null::uuid, null::float8 where false $$"
-    )
+    _blind_walk(admin, data.b.tenant)
     check = tenant_indexes.check_graph(admin, data.b.tenant)
     assert check.probed == _probeable(admin, data.b.tenant)
     assert check.found == 0
@@ -816,12 +821,6 @@ def test_the_cli_checks_a_promoted_tenants_graph(
     n = _probeable(admin, data.b.tenant)
     assert f"{n} of {n} sampled chunks found (100.0%)" in out
     # a walk that returns nothing: the check fails (exit 1)
-    admin.execute(
-        f"create or replace function private.nearest_chunks_t_{data.b.tenant.hex}("
-        "query_embedding extensions.vector, candidate_count integer, "
-        "document_ids uuid[] default null, metadata_filter jsonb default null) "
-        "returns table (id uuid, distance double precision) language sql stable "
-        "set search_path = '' as $$ select null::uuid, null::float8 where false $$"
-    )
+    _blind_walk(admin, data.b.tenant)
     assert main(["tenant-index", "check", client]) == 1
     assert f"0 of {n} sampled chunks found (0.0%)" in capsys.readouterr().out
