@@ -1976,7 +1976,7 @@ begin
       into ids, distances
       from (select h.id, h.distance
               from private.nearest_chunks(route, tenant, query_embedding,
-                                          greatest(match_count * 4, 40),
+                                          greatest(match_count * 3, 40),
                                           doc_ids, metadata_filter) as h
              order by h.distance, h.id
              limit match_count) as n;
@@ -2218,7 +2218,7 @@ begin
                         < pg_catalog.split_part(cached, '@', 2)::bigint,
                     false);
 
-  -- A small tenant without a metadata filter: its packed rows in key order until pool_size
+  -- A small tenant without a metadata filter: its packed rows in insert order until pool_size
   -- matches (all of them, unless the text is broad).
   if small and metadata_filter is null then
     select pg_catalog.array_agg(p.id), pg_catalog.array_agg(pg_catalog.ts_rank_cd(p.fts, query))
@@ -2228,7 +2228,7 @@ begin
              where t.client_id = tenant
                and (document_ids is null or t.document_id = any (document_ids))
                and t.fts operator(pg_catalog.@@) query
-             order by t.client_id, t.id
+             order by t.client_id, t.seq
              limit pool_size) as p;
     walked := true;
   end if;
@@ -2248,18 +2248,18 @@ begin
   hits := coalesce(pg_catalog.cardinality(semantic_hits), 0);
 
   if not walked and not small and metadata_filter is null and document_ids is null then
-    -- A larger tenant: a word common in the tenant is walked in key order (its matches come
+    -- A larger tenant: a word common in the tenant is walked in insert order (its matches come
     -- early: at most 50 x pool_size rows are read), a rare one goes to the GIN index. Common:
     -- at least 2 hits and a tenth of the semantic list, or else (a sample of 20 misses a word
     -- in 12% of the chunks one time in four, and GIN's bitmap of such a word cost 26 ms at
-    -- 400k rows, issue 12) at least 2 matches among the tenant's first 100 packed rows: then
+    -- 400k rows, issue 12) at least 2 matches among the tenant's first 100 rows: then
     -- the word is in about 2% of them, and 50 x pool_size rows hold pool_size matches.
     if not (hits >= 2 and hits * 10 >= pg_catalog.cardinality(semantic_ids)) then
       select pg_catalog.count(*)::integer into probe_hits
         from (select t.fts
                 from private.document_chunk_texts as t
                where t.client_id = tenant
-               order by t.client_id, t.id
+               order by t.client_id, t.seq
                limit 100) as w
        where w.fts operator(pg_catalog.@@) query;
     end if;
@@ -2270,7 +2270,7 @@ begin
                 from (select t.id, t.fts
                         from private.document_chunk_texts as t
                        where t.client_id = tenant
-                       order by t.client_id, t.id
+                       order by t.client_id, t.seq
                        limit pool_size * 50) as w
                where w.fts operator(pg_catalog.@@) query
                limit pool_size) as p;
@@ -2349,7 +2349,7 @@ ALTER FUNCTION private.text_search_matches(tenant uuid, query tsquery, depth int
 -- Name: FUNCTION text_search_matches(tenant uuid, query tsquery, depth integer, pool_size integer, semantic_ids uuid[], document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.text_search_matches(tenant uuid, query tsquery, depth integer, pool_size integer, semantic_ids uuid[], document_ids uuid[], metadata_filter jsonb) IS 'The text list of hybrid search: up to depth chunks of the tenant matching query, best ts_rank_cd first, ranked among at most pool_size matching chunks (the first by id) plus the matching semantic_ids (exact when the tenant has at most pool_size matches). The caller''s own client only, unless the request is the backend (42501).';
+COMMENT ON FUNCTION private.text_search_matches(tenant uuid, query tsquery, depth integer, pool_size integer, semantic_ids uuid[], document_ids uuid[], metadata_filter jsonb) IS 'The text list of hybrid search: up to depth chunks of the tenant matching query, best ts_rank_cd first, ranked among at most pool_size matching chunks (the first in insert order) plus the matching semantic_ids (exact when the tenant has at most pool_size matches). The caller''s own client only, unless the request is the backend (42501).';
 
 --
 -- Name: text_search_regconfig(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3409,7 +3409,8 @@ CREATE TABLE private.document_chunk_texts (
     client_id uuid NOT NULL,
     id uuid NOT NULL,
     document_id uuid NOT NULL,
-    fts tsvector NOT NULL
+    fts tsvector NOT NULL,
+    seq bigint NOT NULL
 );
 
 ALTER TABLE ONLY private.document_chunk_texts FORCE ROW LEVEL SECURITY;
@@ -3421,6 +3422,25 @@ ALTER TABLE private.document_chunk_texts OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.document_chunk_texts IS 'The full-text vector (fts) and document of every chunk of public.document_chunks, packed for private.text_search_matches; kept by triggers on document_chunks, deleted by cascade.';
+
+--
+-- Name: COLUMN document_chunk_texts.seq; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.document_chunk_texts.seq IS 'The order rows were written (identity): private.text_search_matches walks a tenant''s rows by (client_id, seq), so rows written together are read from the same pages.';
+
+--
+-- Name: document_chunk_texts_seq_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.document_chunk_texts ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.document_chunk_texts_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: tenant_chunk_indexes; Type: TABLE; Schema: private; Owner: postgres
@@ -4379,6 +4399,12 @@ CREATE INDEX users_instance_id_idx ON auth.users USING btree (instance_id);
 --
 
 CREATE INDEX users_is_anonymous_idx ON auth.users USING btree (is_anonymous);
+
+--
+-- Name: document_chunk_texts_walk_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX document_chunk_texts_walk_idx ON private.document_chunk_texts USING btree (client_id, seq);
 
 --
 -- Name: agent_executions_agent_idx; Type: INDEX; Schema: public; Owner: postgres
