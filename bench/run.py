@@ -7,9 +7,9 @@ server given by --admin-url, in a database created for the run:
 1. data (bench.data): clustered 1536-d vectors per tenant: the class tenants (100, 1k, 4k, 6k,
    10k, 25k rows at full scale) and one big tenant holding the rest of the table;
 2. load (bench.load): binary COPY with the shared indexes dropped and rebuilt (the bulk-load
-   procedure), ANALYZE, automatic promotion of the tenants the status advises;
+   procedure), VACUUM (ANALYZE), automatic promotion of the tenants the status advises;
 3. measure (bench.measure): every class with the methods interleaved query by query; then the
-   growth probe (the table grown to twice its size, re-analyzed, re-promoted, measured again);
+   growth probe (the table grown to twice its size, vacuumed, re-promoted, measured again);
    the locks of one call, the concurrency sweep and the ingestion comparison (bench.ingest) on
    the grown table;
 4. report (bench.report): every target PASS/MISS with its numbers.
