@@ -29,6 +29,7 @@ from bench.data import (
     tenant_vectors,
 )
 from renum_db import migrations, tenant_indexes
+from renum_db.bulk_load import vacuum_loaded_tables
 
 __all__ = [
     "COPY_HEADER",
@@ -232,11 +233,9 @@ def _analyze_and_promote(
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"set maintenance_work_mem = '{BUILD_MEMORY}'")
         conn.execute("set max_parallel_maintenance_workers = 1")
-        # As renum-db bulk-load ends: VACUUM (ANALYZE) sets the visibility map of the loaded
-        # pages, so autovacuum does not pass over the whole table while the benchmark measures
-        # (it did three times in stop 19's first run, which only analyzed).
-        for table in ("public.document_chunks", "private.document_chunk_texts"):
-            conn.execute(f"vacuum (analyze) {table}")
+        # As renum-db bulk-load ends (autovacuum passed over the table three times while stop
+        # 19's first run measured, when the load only analyzed).
+        vacuum_loaded_tables(conn)
         for row in tenant_indexes.status(conn):
             if row.advice == "promote":
                 started = time.perf_counter()

@@ -50,6 +50,8 @@ __all__ = [
 
 SHARED_INDEXES = ("document_chunks_embedding_hnsw_idx", "document_chunks_fts_idx")
 
+# the tables a bulk load writes, vacuumed and analyzed at its end (vacuum_loaded_tables)
+VACUUMED_TABLES: Final = ("public.document_chunks", "private.document_chunk_texts")
 POLL_SECONDS: Final = 0.5
 """How often the index rebuild's progress is read."""
 
@@ -162,6 +164,17 @@ def _rebuild(
             admin.execute("reset maintenance_work_mem")
 
 
+def vacuum_loaded_tables(conn: psycopg.Connection[Any]) -> None:
+    """VACUUM (ANALYZE) of the chunks and their packed texts, the last step of a bulk load
+    (`conn` in autocommit). Not ANALYZE alone: VACUUM sets the visibility map of the pages just
+    written, so autovacuum does not start its own pass over the whole table under traffic (stop
+    19's benchmark run: three on document_chunks while it measured), and index-only scans (the
+    route's bounded count of a tenant's rows) stop visiting the heap."""
+    with wrap_errors():
+        for table in VACUUMED_TABLES:
+            conn.execute(f"vacuum (analyze) {table}")
+
+
 def bulk_load(
     url: str,
     documents: Sequence[DocumentInput],
@@ -236,13 +249,8 @@ def bulk_load(
             _rebuild(admin, url, saved, maintenance_work_mem, report)
             if not loaded:  # a failed load leaves the tenant promoted, as it was
                 restore()
-        # VACUUM (ANALYZE), not ANALYZE alone: it sets the visibility map of the pages just
-        # written, so autovacuum does not start its own pass over the whole table under traffic
-        # (stop 19's benchmark run: three on document_chunks while it measured), and index-only
-        # scans (the route's bounded count of a tenant's rows) stop visiting the heap.
         report(BulkLoadProgress("vacuum", 0, 1))
-        for table in ("public.document_chunks", "private.document_chunk_texts"):
-            admin.execute(f"vacuum (analyze) {table}")
+        vacuum_loaded_tables(admin)
         report(BulkLoadProgress("vacuum", 1, 1))
         report(BulkLoadProgress("promote", 0, 1))
         promoted = tuple(tenant_indexes.promote_due(admin))
