@@ -1128,6 +1128,8 @@ CREATE FUNCTION private.create_tenant_chunk_walk(client_id uuid) RETURNS text
     AS $_$
 declare
   walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
+  second_walk text := 'nearest_chunks_h_' || pg_catalog.replace(client_id::text, '-', '');
+  second_index text := 'document_chunks_hnswh_' || pg_catalog.replace(client_id::text, '-', '');
 begin
   -- pgvector defines hnsw.* when its library loads; the SET clauses below need it loaded.
   perform extensions.vector_dims('[1]'::extensions.vector);
@@ -1171,6 +1173,58 @@ begin
   execute pg_catalog.format(
     'grant execute on function private.%I(extensions.vector, integer, uuid[], jsonb) to authenticated, service_role',
     walk);
+  if not exists (select
+                   from pg_catalog.pg_index as i
+                   join pg_catalog.pg_class as ic on ic.oid = i.indexrelid
+                  where ic.relname = second_index
+                    and ic.relnamespace = 'public'::pg_catalog.regnamespace
+                    and i.indisvalid and i.indisready) then
+    execute pg_catalog.format(
+      'drop function if exists private.%I(extensions.vector, integer, uuid[], jsonb)', second_walk);
+    return walk;
+  end if;
+  execute pg_catalog.format($ddl$
+    create or replace function private.%1$I(
+      query_embedding extensions.vector,
+      candidate_count integer,
+      document_ids uuid[] default null,
+      metadata_filter jsonb default null
+    )
+    returns table (id uuid, distance double precision)
+    language plpgsql
+    stable
+    security invoker
+    set search_path = ''
+    set hnsw.iterative_scan = 'relaxed_order'
+    set hnsw.ef_search = '64'
+    set enable_sort = 'off'
+    set enable_incremental_sort = 'off'
+    as $body$
+    begin
+      return query
+        select c.id, c.embedding operator(extensions.<=>) %1$I.query_embedding
+          from public.document_chunks as c
+         where c.client_id = %2$L::uuid
+           and c.embedding is not null
+           and (%1$I.document_ids is null or c.document_id = any (%1$I.document_ids))
+           and (%1$I.metadata_filter is null or c.metadata @> %1$I.metadata_filter)
+         order by (extensions.l2_normalize(c.embedding)::extensions.halfvec(1536))
+                  operator(extensions.<=>)
+                  (extensions.l2_normalize(%1$I.query_embedding)::extensions.halfvec(1536))
+         limit %1$I.candidate_count;
+    end;
+    $body$
+  $ddl$, second_walk, client_id);
+  execute pg_catalog.format(
+    'comment on function private.%I(extensions.vector, integer, uuid[], jsonb) is %L',
+    second_walk,
+    pg_catalog.format('The walk of client %s''s second partial HNSW index, halfvec (written by private.create_tenant_chunk_walk on promotion).', client_id));
+  execute pg_catalog.format(
+    'revoke all on function private.%I(extensions.vector, integer, uuid[], jsonb) from public',
+    second_walk);
+  execute pg_catalog.format(
+    'grant execute on function private.%I(extensions.vector, integer, uuid[], jsonb) to authenticated, service_role',
+    second_walk);
   return walk;
 end;
 $_$;
@@ -1181,7 +1235,7 @@ ALTER FUNCTION private.create_tenant_chunk_walk(client_id uuid) OWNER TO postgre
 -- Name: FUNCTION create_tenant_chunk_walk(client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.create_tenant_chunk_walk(client_id uuid) IS 'Writes private.nearest_chunks_t_<client hex>, the walk of one promoted client''s partial HNSW index with the client as a literal (its plan is kept per session). Called by the promotion procedure; returns the function''s name.';
+COMMENT ON FUNCTION private.create_tenant_chunk_walk(client_id uuid) IS 'Writes private.nearest_chunks_t_<client hex>, the walk of one promoted client''s partial HNSW index with the client as a literal (its plan is kept per session), and private.nearest_chunks_h_<client hex>, the walk of its second (halfvec) graph when that index is valid (dropped otherwise). Called by the promotion procedure; returns the first function''s name.';
 
 --
 -- Name: current_user_id(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1220,6 +1274,9 @@ begin
   execute pg_catalog.format(
     'drop function if exists private.%I(extensions.vector, integer, uuid[], jsonb)',
     'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', ''));
+  execute pg_catalog.format(
+    'drop function if exists private.%I(extensions.vector, integer, uuid[], jsonb)',
+    'nearest_chunks_h_' || pg_catalog.replace(client_id::text, '-', ''));
 end;
 $$;
 
@@ -1229,7 +1286,7 @@ ALTER FUNCTION private.drop_tenant_chunk_walk(client_id uuid) OWNER TO postgres;
 -- Name: FUNCTION drop_tenant_chunk_walk(client_id uuid); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.drop_tenant_chunk_walk(client_id uuid) IS 'Drops private.nearest_chunks_t_<client hex>, the walk function of a demoted client. Called by the demotion procedure.';
+COMMENT ON FUNCTION private.drop_tenant_chunk_walk(client_id uuid) IS 'Drops private.nearest_chunks_t_<client hex> and private.nearest_chunks_h_<client hex>, the walk functions of a demoted client. Called by the demotion procedure.';
 
 --
 -- Name: enforce_monthly_token_quota(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1609,7 +1666,20 @@ CREATE FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedd
     AS $_$
 declare
   walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
+  second_walk text := 'nearest_chunks_h_' || pg_catalog.replace(client_id::text, '-', '');
 begin
+  if pg_catalog.to_regprocedure(
+       'private.' || second_walk || '(extensions.vector, integer, uuid[], jsonb)') is not null then
+    -- Both graphs; the second walk exists only beside the first (create_tenant_chunk_walk).
+    return query execute pg_catalog.format(
+      'select u.id, pg_catalog.min(u.distance)
+         from (select w.id, w.distance from private.%I($1, $2, $3, $4) as w
+               union all
+               select w.id, w.distance from private.%I($1, $2, $3, $4) as w) as u
+        group by u.id', walk, second_walk)
+      using query_embedding, candidate_count, document_ids, metadata_filter;
+    return;
+  end if;
   if pg_catalog.to_regprocedure(
        'private.' || walk || '(extensions.vector, integer, uuid[], jsonb)') is not null then
     -- Planning this call locks no relation; the walk's kept plan locks the table and one index.
@@ -1638,7 +1708,7 @@ ALTER FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embeddi
 -- Name: FUNCTION nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one promoted client nearest to query_embedding, by walking the client''s own partial HNSW index (iterative scan, relaxed order: re-sort the result by distance).';
+COMMENT ON FUNCTION private.nearest_chunks_tenant_index(client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one promoted client nearest to query_embedding, by walking the client''s own partial HNSW index (iterative scan, relaxed order: re-sort the result by distance); with its second graph (0028), both walks merged: up to twice candidate_count, each chunk once.';
 
 --
 -- Name: record_chunk_usage(uuid, uuid, uuid[], uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2114,7 +2184,7 @@ COMMENT ON FUNCTION private.storage_object_client_id(name text) IS 'The client i
 -- Name: tenant_chunk_index_status(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.tenant_chunk_index_status() RETURNS TABLE(client_id uuid, chunk_rows bigint, share double precision, route text, index_name text, state text, index_valid boolean, index_bytes bigint, advice text)
+CREATE FUNCTION private.tenant_chunk_index_status() RETURNS TABLE(client_id uuid, chunk_rows bigint, share double precision, route text, index_name text, state text, index_valid boolean, index_bytes bigint, second_index_name text, second_index_bytes bigint, advice text)
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
@@ -2142,11 +2212,15 @@ CREATE FUNCTION private.tenant_chunk_index_status() RETURNS TABLE(client_id uuid
          private.chunk_search_route(w.client_id),
          w.index_name, w.state, i.indisvalid,
          case when i.indexrelid is not null then pg_catalog.pg_relation_size(i.indexrelid) end,
+         hc.relname::text,
+         case when hc.oid is not null then pg_catalog.pg_relation_size(hc.oid) end,
          case
            when w.state in ('building', 'retiring') then 'resume'
            when w.state is null and w.n > s.exact_max
                 and (w.n / t.n < s.min_share or w.n >= s.second_graph_min) then 'promote'
            when w.state = 'ready' and w.n <= s.exact_max / 2 then 'demote'
+           when w.state = 'ready' and w.n > s.exact_max and w.n / t.n < s.min_share
+                and not coalesce(h.indisvalid, false) then 'promote'
          end
     from rows as w
     cross join total as t
@@ -2154,6 +2228,10 @@ CREATE FUNCTION private.tenant_chunk_index_status() RETURNS TABLE(client_id uuid
     left join pg_catalog.pg_class as ic
       on ic.relname = w.index_name and ic.relnamespace = 'public'::pg_catalog.regnamespace
     left join pg_catalog.pg_index as i on i.indexrelid = ic.oid
+    left join pg_catalog.pg_class as hc
+      on hc.relname = 'document_chunks_hnswh_' || pg_catalog.replace(w.client_id::text, '-', '')
+     and hc.relnamespace = 'public'::pg_catalog.regnamespace
+    left join pg_catalog.pg_index as h on h.indexrelid = hc.oid
    where w.state is not null or w.n > s.exact_max
    order by w.n desc, w.client_id
 $$;
@@ -2164,7 +2242,7 @@ ALTER FUNCTION private.tenant_chunk_index_status() OWNER TO postgres;
 -- Name: FUNCTION tenant_chunk_index_status(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.tenant_chunk_index_status() IS 'Per-tenant HNSW indexes for operators: each client with an index or more chunks than renum.search_exact_max_rows, its rows, share, current search route, index state/validity/size and advice (promote: a mid-size client with a small share, or a client of at least renum.search_second_graph_min_rows rows; demote; resume).';
+COMMENT ON FUNCTION private.tenant_chunk_index_status() IS 'Per-tenant HNSW indexes for operators: each client with an index or more chunks than renum.search_exact_max_rows, its rows, share, current search route, index state/validity/size, its second graph (name and size) and advice (promote: a mid-size client with a small share, or a client of at least renum.search_second_graph_min_rows rows, or a promoted client with a small share and no valid second graph; demote; resume).';
 
 --
 -- Name: text_search_matches(uuid, tsquery, integer, integer, uuid[], uuid[], jsonb); Type: FUNCTION; Schema: private; Owner: postgres

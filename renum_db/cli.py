@@ -233,12 +233,16 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
     with wrap_errors(), psycopg.connect(target.url, autocommit=True) as conn:
         if args.action == "status":
             rows = tenant_indexes.status(conn)
-            print(f"{'client_id':36}  {'chunks':>9}  {'share':>6}  {'route':23}  state      advice")
+            print(
+                f"{'client_id':36}  {'chunks':>9}  {'share':>6}  {'route':23}  state      "
+                "graphs  advice"
+            )
             for r in rows:
                 state = (r.state or "-") + ("" if r.index_valid in (None, True) else " (invalid)")
+                graphs = (r.index_valid is not None) + (r.second_index_name is not None)
                 print(
                     f"{r.client_id!s:36}  {r.chunk_rows:>9}  {r.share:>6.1%}  {r.route:23}  "
-                    f"{state:9}  {r.advice or ''}"
+                    f"{state:9}  {graphs:>6}  {r.advice or ''}"
                 )
             return 0
         if args.action == "promote" and args.auto:

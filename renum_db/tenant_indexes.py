@@ -5,16 +5,23 @@ says 'ready' (see docs/retrieval.md). Promotion therefore runs in three committe
 which blocks searches or writes:
 
 1. register the tenant as 'building' (searches keep their current plan);
-2. `create index concurrently ... where client_id = '<tenant>'::uuid`;
-3. check that the index is valid, write the tenant's walk function
-   (private.create_tenant_chunk_walk: the walk with the tenant as a literal, its plan kept per
-   session), check the graph (check_graph: sampled chunks found by their own embedding,
+2. `create index concurrently ... where client_id = '<tenant>'::uuid`, and (since 0028) for a
+   tenant holding less than `renum.search_shared_min_share` of the table a second graph of the
+   same rows, `document_chunks_hnswh_<client hex>` (halfvec of the normalised embedding): one
+   graph can leave a region its walk never reaches, two builds rarely the same one, and a search
+   walks both (docs/retrieval.md, "Two graphs for every promoted tenant"). A majority tenant's
+   second graph is the shared index (0025);
+3. check that the indexes are valid, write the tenant's walk functions
+   (private.create_tenant_chunk_walk: the walks with the tenant as a literal, their plans kept
+   per session), check the graphs (check_graph: sampled chunks found by their own embedding,
    reported), then mark it 'ready' (searches use it from the next call).
 
-Demotion mirrors it: 'retiring' (searches stop using the index at once), `drop index
-concurrently` (which waits for every search that could still route to it), the walk function is
-dropped, then the registry row is deleted. Both are idempotent: a step that stopped half-way
-(a failed or cancelled build leaves an invalid index) is resumed by running the command again.
+Promoting a ready tenant again builds only what it lacks: the second graph of a tenant promoted
+before 0028 (`status` advises it). Demotion mirrors promotion: 'retiring' (searches stop using the
+indexes at once), `drop index concurrently` of both (which waits for every search that could
+still route to them), the walk functions are dropped, then the registry row is deleted. Both are
+idempotent: a step that stopped half-way (a failed or cancelled build leaves an invalid index) is
+resumed by running the command again.
 
 `create index concurrently` cannot run inside a transaction, so these functions need a connection
 in autocommit mode, opened by the operator's login (the owner of document_chunks).
@@ -43,7 +50,9 @@ __all__ = [
     "index_name_for",
     "promote",
     "promote_due",
+    "second_index_name_for",
     "status",
+    "wants_second_graph",
 ]
 
 DEFAULT_M = 16
@@ -53,7 +62,7 @@ DEFAULT_EF_CONSTRUCTION = 128
 # 99.85-100% of 2,000 probes).
 GRAPH_PROBE_ROWS = 1000
 MIN_REACHABLE = 0.995
-# As many candidates as a search walks for its default 10 results (max(4 x match_count, 40)).
+# As many candidates as a search walks for its default 10 results (max(3 x match_count, 40)).
 _PROBE_CANDIDATES = 40
 # A probe is found when the walk returns a chunk this close to its embedding: itself, or an
 # identical vector (duplicate chunks), allowing for single-precision rounding.
@@ -72,12 +81,82 @@ class TenantIndexStatus:
     state: str | None
     index_valid: bool | None
     index_bytes: int | None
+    second_index_name: str | None  # the second graph (0028), None when there is none
+    second_index_bytes: int | None
     advice: str | None
 
 
 def index_name_for(client_id: UUID) -> str:
     """The name of a client's partial HNSW index (53 characters, under the 63-byte limit)."""
     return f"document_chunks_hnsw_{client_id.hex}"
+
+
+def second_index_name_for(client_id: UUID) -> str:
+    """The name of a client's second partial HNSW graph, halfvec (54 characters)."""
+    return f"document_chunks_hnswh_{client_id.hex}"
+
+
+_BUILD_SQL = {
+    False: "using hnsw (embedding extensions.vector_cosine_ops) ",
+    # Normalised before the cast: cosine order is unchanged, and unit components cannot overflow
+    # halfvec's range (a bare cast would fail the insert of a component above 65504).
+    True: "using hnsw ((extensions.l2_normalize(embedding)::extensions.halfvec(1536)) "
+    "extensions.halfvec_cosine_ops) ",
+}
+
+
+def _build(
+    conn: psycopg.Connection[Any],
+    client_id: UUID,
+    *,
+    second: bool,
+    m: int,
+    ef_construction: int,
+    say: Callable[[str], None],
+) -> None:
+    """Build the client's first or second graph concurrently unless a valid one exists (an
+    invalid one, left by an interrupted build, is dropped first)."""
+    name = second_index_name_for(client_id) if second else index_name_for(client_id)
+    found = _index_state(conn, name)
+    if found is not None and not found[0]:
+        say(f"dropping the invalid index {name} left by an interrupted build")
+        _drop_index(conn, name)
+        found = None
+    if found is None:
+        kind = "second graph, halfvec" if second else "first graph"
+        say(f"building {name} concurrently ({kind}, m={m}, ef_construction={ef_construction})")
+        conn.execute(
+            sql.SQL(
+                "create index concurrently if not exists {name} on public.document_chunks "
+                + _BUILD_SQL[second]
+                + "with (m = {m}, ef_construction = {ef}) where client_id = {client}::uuid"
+            ).format(
+                name=sql.Identifier(name),
+                m=sql.Literal(int(m)),
+                ef=sql.Literal(int(ef_construction)),
+                client=sql.Literal(str(client_id)),
+            )
+        )
+    found = _index_state(conn, name)
+    if found is None or not all(found):
+        raise NotFound(f"index {name} is not valid after its build; run promote again")
+
+
+def wants_second_graph(conn: psycopg.Connection[Any], client_id: UUID) -> bool:
+    """Whether a promotion of `client_id` builds its second graph: when it holds less than
+    `renum.search_shared_min_share` of document_chunks (counted). A majority tenant walks the
+    shared index as its second graph (the 'tenant_and_shared_index' route)."""
+    with wrap_errors():
+        row = conn.execute(
+            "select (pg_catalog.count(*) filter (where c.client_id = %s))::float8 "
+            "/ greatest(pg_catalog.count(*), 1) "
+            "< coalesce(nullif(pg_catalog.current_setting('renum.search_shared_min_share', true),"
+            " '')::float8, 0.5) "
+            "from public.document_chunks as c",
+            (client_id,),
+        ).fetchone()
+    assert row is not None
+    return bool(row[0])
 
 
 def _require_autocommit(conn: psycopg.Connection[Any]) -> None:
@@ -183,10 +262,13 @@ def promote(
     *,
     m: int = DEFAULT_M,
     ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+    second_graph: bool | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> TenantIndexStatus:
     """Give `client_id` its own partial HNSW index and route its searches to it (idempotent).
-    The graph is checked (check_graph) before searches use it, and the check reported."""
+    `second_graph` (default: wants_second_graph) also builds its second graph, walked with the
+    first. The graphs are checked (check_graph) before searches use them, and the check
+    reported."""
     _require_autocommit(conn)
     say = on_step or (lambda _: None)
     name = index_name_for(client_id)
@@ -203,35 +285,23 @@ def promote(
             "where private.tenant_chunk_indexes.state <> 'ready'",
             (client_id, name, m, ef_construction),
         )
-        found = _index_state(conn, name)
-        if found is not None and not found[0]:
-            say(f"dropping the invalid index {name} left by an interrupted build")
-            _drop_index(conn, name)
-            found = None
-        if found is None:
-            say(f"building {name} concurrently (m={m}, ef_construction={ef_construction})")
-            conn.execute(
-                sql.SQL(
-                    "create index concurrently if not exists {name} on public.document_chunks "
-                    "using hnsw (embedding extensions.vector_cosine_ops) "
-                    "with (m = {m}, ef_construction = {ef}) "
-                    "where client_id = {client}::uuid"
-                ).format(
-                    name=sql.Identifier(name),
-                    m=sql.Literal(int(m)),
-                    ef=sql.Literal(int(ef_construction)),
-                    client=sql.Literal(str(client_id)),
-                )
-            )
-        found = _index_state(conn, name)
-        if found is None or not all(found):
-            raise NotFound(f"index {name} is not valid after its build; run promote again")
-        # The tenant's walk function (its plan kept per session) exists before any search can
-        # route to the index; the graph check walks through it too.
+        # A ready tenant's settings stay those of its first graph (the registry's).
+        settings = build_settings(conn, client_id)
+        if settings is not None:
+            m, ef_construction = settings
+        if second_graph is None:
+            second_graph = wants_second_graph(conn, client_id)
+        _build(conn, client_id, second=False, m=m, ef_construction=ef_construction, say=say)
+        if second_graph:
+            _build(conn, client_id, second=True, m=m, ef_construction=ef_construction, say=say)
+        # The tenant's walk functions (their plans kept per session) exist before any search can
+        # route to the index, or, for a ready tenant, walk its new second graph from the next
+        # call; the graph check walks through them too.
         conn.execute("select private.create_tenant_chunk_walk(%s)", (client_id,))
         check = check_graph(conn, client_id)
+        graphs = name + (" and its second graph" if second_graph else "")
         say(
-            f"graph check of {name}: {check}"
+            f"graph check of {graphs}: {check}"
             + ("" if check.reachable >= MIN_REACHABLE else f" (under {MIN_REACHABLE:.1%})")
         )
         conn.execute(
@@ -239,7 +309,7 @@ def promote(
             "ready_at = coalesce(ready_at, pg_catalog.now()) where client_id = %s",
             (client_id,),
         )
-        say(f"{name} ready: searches of {client_id} walk it")
+        say(f"{graphs} ready: searches of {client_id} walk {'both' if second_graph else 'it'}")
     return _status_of(conn, client_id)
 
 
@@ -268,14 +338,15 @@ def demote(
             "returning index_name",
             (client_id,),
         ).fetchone()
-        if row is None and _index_state(conn, name) is None:
+        second = second_index_name_for(client_id)
+        if row is None and _index_state(conn, name) is None and _index_state(conn, second) is None:
             return False
-        say(f"dropping {name} concurrently")
-        conn.execute(
-            sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
-        )
-        # After the concurrent drop, which waited for every transaction that could still have
-        # read 'ready': no search calls the tenant's walk function any more.
+        for index in (name, second):
+            if _index_state(conn, index) is not None:
+                say(f"dropping {index} concurrently")
+                _drop_index(conn, index)
+        # After the concurrent drops, which waited for every transaction that could still have
+        # read 'ready': no search calls the tenant's walk functions any more.
         conn.execute("select private.drop_tenant_chunk_walk(%s)", (client_id,))
         conn.execute("delete from private.tenant_chunk_indexes where client_id = %s", (client_id,))
     return True

@@ -215,17 +215,19 @@ def test_the_tenant_index_path_walks_the_tenants_index_and_returns_the_exact_ans
 ) -> None:
     tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
     own = tenant_indexes.index_name_for(data.b.tenant)
+    second = tenant_indexes.second_index_name_for(data.b.tenant)
     q = query_of(data.b, 3)
     vconn.execute("set local renum.search_exact_max_rows = 5")
-    before_own, before_shared = scans(vconn, own), scans(vconn, SHARED)
+    before = scans(vconn, own), scans(vconn, second), scans(vconn, SHARED)
     params: dict[str, Any] = {"match_count": 10}
     schema = "public"
     if actor == "service":  # the backend's own entry point names the client
         schema, params["client_id"] = "backend", data.b.tenant
     with acting(vconn, data.world.claims(actor)):
         rows = search(vconn, q, schema=schema, **params)
-    assert scans(vconn, own) > before_own
-    assert scans(vconn, SHARED) == before_shared
+    assert scans(vconn, own) > before[0]
+    assert scans(vconn, second) > before[1]  # its second graph (0028)
+    assert scans(vconn, SHARED) == before[2]
     assert [r[0] for r in rows] == exact(data.b, q, 10)
 
 
@@ -527,12 +529,13 @@ def test_the_cli_promotes_reports_and_demotes_a_tenant(
     demoted = capsys.readouterr().out
     row = next(line for line in promoted.splitlines() if line.startswith(client))
     assert "tenant_index" in row
-    assert "ready" in row
+    assert row.split()[-2:] == ["ready", "2"]  # b's quarter share: two graphs of its own
     assert f"dropping {tenant_indexes.index_name_for(data.b.tenant)}" in demoted
-    after = demoted.split("concurrently", 1)[1].splitlines()
+    assert f"dropping {tenant_indexes.second_index_name_for(data.b.tenant)}" in demoted
+    after = demoted.rsplit("concurrently", 1)[1].splitlines()
     row = next(line for line in after if line.startswith(client))
     assert "ready" not in row  # no index any more: advised for promotion again
-    assert row.split()[-2:] == ["-", "promote"]
+    assert row.split()[-3:] == ["-", "0", "promote"]
 
 
 def test_the_cli_needs_a_client_to_demote(
@@ -599,7 +602,8 @@ def test_a_warm_shared_index_search_reads_the_statistics_once_per_minute_not_per
     claims = data.world.claims("viewer")
     count, statistics = _relation_locks(db_url, claims, SEARCH_SQL, (q,), exact_max=5)
     assert not statistics
-    assert count <= 15  # with the statement that reads pg_locks, within the fast path's 16
+    # b's two graphs (0028): the table and two indexes, as the merged route: the fast path's 16
+    assert count <= 16
 
 
 def test_the_route_cache_follows_a_changed_exact_limit_at_once(vconn: Conn, data: Data) -> None:
@@ -641,10 +645,13 @@ def test_embeddings_are_stored_in_the_row_and_the_shared_graph_is_built_at_128(c
     assert sorted(row[1]) == ["ef_construction=128", "m=16"]
 
 
-def _walk_exists(conn: Conn, client_id: uuid.UUID) -> bool:
+def _walk_exists(conn: Conn, client_id: uuid.UUID, graph: str = "t") -> bool:
     row = conn.execute(
         "select to_regprocedure(%s) is not null",
-        (f"private.nearest_chunks_t_{client_id.hex}(extensions.vector, integer, uuid[], jsonb)",),
+        (
+            f"private.nearest_chunks_{graph}_{client_id.hex}"
+            "(extensions.vector, integer, uuid[], jsonb)",
+        ),
     ).fetchone()
     assert row is not None
     return bool(row[0])
@@ -654,10 +661,14 @@ def test_promotion_writes_the_tenants_walk_function_and_demotion_drops_it(
     admin: Conn, data: Data
 ) -> None:
     assert not _walk_exists(admin, data.b.tenant)
+    assert not _walk_exists(admin, data.b.tenant, "h")
     tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
     assert _walk_exists(admin, data.b.tenant)
+    assert _walk_exists(admin, data.b.tenant, "h")
     tenant_indexes.demote(admin, data.b.tenant)
     assert not _walk_exists(admin, data.b.tenant)
+    assert not _walk_exists(admin, data.b.tenant, "h")
+    assert _index_state(admin, tenant_indexes.second_index_name_for(data.b.tenant)) is None
 
 
 def test_the_walk_function_is_not_for_api_roles_to_write(vconn: Conn, data: Data) -> None:
@@ -674,7 +685,8 @@ def test_a_warm_tenant_index_search_locks_fewer_relations_than_the_fast_path_hol
     claims = data.world.claims("other")
     count, statistics = _relation_locks(db_url, claims, SEARCH_SQL, (q,), exact_max=5)
     assert not statistics
-    assert count <= 15  # with the statement that reads pg_locks, within the fast path's 16
+    # b's two graphs (0028): the table and two indexes, as the merged route: the fast path's 16
+    assert count <= 16
 
 
 def test_a_warm_merged_search_locks_no_more_relations_than_the_fast_path_holds(
@@ -753,15 +765,17 @@ def _index_oid(conn: Conn, client_id: uuid.UUID) -> int:
     return int(row[0])
 
 
-def _blind_walk(conn: Conn, client_id: uuid.UUID) -> None:
-    """Replace the tenant's walk function with one that returns nothing."""
-    conn.execute(
-        f"create or replace function private.nearest_chunks_t_{client_id.hex}("
-        "query_embedding extensions.vector, candidate_count integer, "
-        "document_ids uuid[] default null, metadata_filter jsonb default null) "
-        "returns table (id uuid, distance double precision) language sql stable "
-        "set search_path = '' as $$ select null::uuid, null::float8 where false $$"
-    )
+def _blind_walk(conn: Conn, client_id: uuid.UUID, graphs: tuple[str, ...] = ("t", "h")) -> None:
+    """Replace the tenant's walk functions (t: its first graph's, h: its second's) with ones
+    that return nothing."""
+    for graph in graphs:
+        conn.execute(
+            f"create or replace function private.nearest_chunks_{graph}_{client_id.hex}("
+            "query_embedding extensions.vector, candidate_count integer, "
+            "document_ids uuid[] default null, metadata_filter jsonb default null) "
+            "returns table (id uuid, distance double precision) language sql stable "
+            "set search_path = '' as $$ select null::uuid, null::float8 where false $$"
+        )
 
 
 def test_promotion_checks_the_new_graph_and_reports_every_chunk_found(
@@ -824,3 +838,115 @@ def test_the_cli_checks_a_promoted_tenants_graph(
     _blind_walk(admin, data.b.tenant)
     assert main(["tenant-index", "check", client]) == 1
     assert f"0 of {n} sampled chunks found (0.0%)" in capsys.readouterr().out
+
+
+# --- two graphs for every promoted tenant (0028) ------------------------------------------------
+
+
+def _index_state(conn: Conn, name: str) -> tuple[bool, str] | None:
+    """(valid, definition) of public.<name>, None when it does not exist."""
+    row = conn.execute(
+        "select i.indisvalid, pg_get_indexdef(i.indexrelid) from pg_index as i "
+        "where i.indexrelid = to_regclass(%s)",
+        (f"public.{name}",),
+    ).fetchone()
+    return None if row is None else (bool(row[0]), str(row[1]))
+
+
+def test_promotion_builds_a_second_graph_for_a_small_share_only(admin: Conn, data: Data) -> None:
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)  # a quarter of the rows
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=32)  # three quarters
+    second = _index_state(admin, tenant_indexes.second_index_name_for(data.b.tenant))
+    assert second is not None
+    valid, definition = second
+    assert valid
+    assert "halfvec_cosine_ops" in definition
+    assert "l2_normalize(embedding)" in definition
+    assert f"client_id = '{data.b.tenant}'::uuid" in definition
+    assert "m='16', ef_construction='32'" in definition.replace('"', "'")
+    # the majority tenant's second graph is the shared index (0025)
+    assert _index_state(admin, tenant_indexes.second_index_name_for(data.a.tenant)) is None
+    assert not _walk_exists(admin, data.a.tenant, "h")
+    rows = {r.client_id: r for r in tenant_indexes.status(admin)}
+    assert rows[data.b.tenant].second_index_name == tenant_indexes.second_index_name_for(
+        data.b.tenant
+    )
+    assert (rows[data.b.tenant].second_index_bytes or 0) > 0
+    assert rows[data.a.tenant].second_index_name is None
+
+
+def test_the_two_graph_walk_is_the_union_of_both_walks_each_chunk_once(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    q = str(query_of(data.b, 11)).replace(" ", "")
+    hexid = data.b.tenant.hex
+    with acting(vconn, data.world.claims("other")):
+        first, second, both = (
+            vconn.execute(
+                f"select id, distance from {fn} %s::extensions.vector, 6)", args
+            ).fetchall()
+            for fn, args in (
+                (f"private.nearest_chunks_t_{hexid}(", (q,)),
+                (f"private.nearest_chunks_h_{hexid}(", (q,)),
+                ("private.nearest_chunks_tenant_index(%s,", (data.b.tenant, q)),
+            )
+        )
+    assert len(first) == len(second) == 6
+    assert len({r[0] for r in both}) == len(both)  # each chunk once
+    assert dict(both) == dict(first) | dict(second)  # the same exact distance from either walk
+
+
+def test_the_second_graph_finds_what_the_first_walk_does_not(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    """With its first graph's walk returning nothing, a search still gets the exact answer."""
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=64)
+    _blind_walk(admin, data.b.tenant, ("t",))
+    q = query_of(data.b, 12)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("other")):
+        rows = search(vconn, q, match_count=5)
+    assert [r[0] for r in rows] == exact(data.b, q, 5)
+
+
+def test_promoting_again_gives_a_tenant_promoted_with_one_graph_its_second(
+    admin: Conn, data: Data
+) -> None:
+    """The path of a tenant promoted before 0028: status advises it, promote builds only it."""
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32, second_graph=False)
+    admin.execute("set renum.search_exact_max_rows = 5")
+    try:
+        first_oid = _index_oid(admin, data.b.tenant)
+        assert not _walk_exists(admin, data.b.tenant, "h")
+        advice = {r.client_id: r.advice for r in tenant_indexes.status(admin)}
+        assert advice[data.b.tenant] == "promote"
+        steps: list[str] = []
+        assert tenant_indexes.promote_due(admin, on_step=steps.append) == [data.b.tenant]
+        assert _index_oid(admin, data.b.tenant) == first_oid  # the first graph kept
+        assert _walk_exists(admin, data.b.tenant, "h")
+        second = tenant_indexes.second_index_name_for(data.b.tenant)
+        assert any(f"building {second}" in s and "ef_construction=32" in s for s in steps), steps
+        advice = {r.client_id: r.advice for r in tenant_indexes.status(admin)}
+        assert advice[data.b.tenant] is None
+    finally:
+        admin.execute("reset renum.search_exact_max_rows")
+
+
+def test_a_component_beyond_halfvec_range_is_written_and_searched_with_two_graphs(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    """The second graph indexes the normalised vector: a component of 1e6 (halfvec's largest is
+    65504) neither fails the write nor hides the chunk from its searches."""
+    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32)
+    chunk, (vec, *_rest) = next(iter(data.b.chunks.items()))
+    scaled = [x * 1e6 / max(abs(v) for v in vec) for x in vec]
+    q = near(vec, random.Random(13))
+    vconn.execute(
+        "update public.document_chunks set embedding = %s::extensions.vector where id = %s",
+        (str(scaled).replace(" ", ""), chunk),
+    )
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    with acting(vconn, data.world.claims("other")):
+        rows = search(vconn, q, match_count=3)
+    assert rows[0][0] == chunk  # same direction: still the nearest by cosine

@@ -12,6 +12,12 @@
    kept per session); this function calls it when it exists, so a search no longer plans the
    walk, which locked every index of document_chunks on every call. A tenant promoted before
    0019 without one is walked by the statement planned per call, as before.
+   Since 0028 a tenant with a second graph (its walk private.nearest_chunks_h_<client hex>,
+   written with the first when the promotion built document_chunks_hnswh_<client hex>) is walked
+   in both, each taking candidate_count, and each chunk returned once (the same exact distance
+   from both walks): one graph can leave a region its walk never reaches, two builds rarely the
+   same one (private.create_tenant_chunk_walk). The graph check of a promotion walks through
+   here too, so it measures what searches find.
    security invoker: RLS applies, on top of the explicit tenant predicate. */
 create or replace function private.nearest_chunks_tenant_index(
   client_id uuid,
@@ -32,7 +38,20 @@ set enable_incremental_sort = 'off'
 as $$
 declare
   walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
+  second_walk text := 'nearest_chunks_h_' || pg_catalog.replace(client_id::text, '-', '');
 begin
+  if pg_catalog.to_regprocedure(
+       'private.' || second_walk || '(extensions.vector, integer, uuid[], jsonb)') is not null then
+    -- Both graphs; the second walk exists only beside the first (create_tenant_chunk_walk).
+    return query execute pg_catalog.format(
+      'select u.id, pg_catalog.min(u.distance)
+         from (select w.id, w.distance from private.%I($1, $2, $3, $4) as w
+               union all
+               select w.id, w.distance from private.%I($1, $2, $3, $4) as w) as u
+        group by u.id', walk, second_walk)
+      using query_embedding, candidate_count, document_ids, metadata_filter;
+    return;
+  end if;
   if pg_catalog.to_regprocedure(
        'private.' || walk || '(extensions.vector, integer, uuid[], jsonb)') is not null then
     -- Planning this call locks no relation; the walk's kept plan locks the table and one index.
@@ -56,7 +75,7 @@ end;
 $$;
 
 comment on function private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb) is
-  'Up to candidate_count chunks of one promoted client nearest to query_embedding, by walking the client''s own partial HNSW index (iterative scan, relaxed order: re-sort the result by distance).';
+  'Up to candidate_count chunks of one promoted client nearest to query_embedding, by walking the client''s own partial HNSW index (iterative scan, relaxed order: re-sort the result by distance); with its second graph (0028), both walks merged: up to twice candidate_count, each chunk once.';
 
 revoke all on function private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb) from public;
 grant execute on function private.nearest_chunks_tenant_index(uuid, extensions.vector, integer, uuid[], jsonb) to authenticated, service_role;
