@@ -299,7 +299,9 @@ def promote(
         # call; the graph check walks through them too.
         conn.execute("select private.create_tenant_chunk_walk(%s)", (client_id,))
         check = check_graph(conn, client_id)
-        graphs = name + (" and its second graph" if second_graph else "")
+        second = _index_state(conn, second_index_name_for(client_id))
+        two = second is not None and all(second)  # also one built by an earlier promotion
+        graphs = name + (" and its second graph" if two else "")
         say(
             f"graph check of {graphs}: {check}"
             + ("" if check.reachable >= MIN_REACHABLE else f" (under {MIN_REACHABLE:.1%})")
@@ -309,7 +311,7 @@ def promote(
             "ready_at = coalesce(ready_at, pg_catalog.now()) where client_id = %s",
             (client_id,),
         )
-        say(f"{graphs} ready: searches of {client_id} walk {'both' if second_graph else 'it'}")
+        say(f"{graphs} ready: searches of {client_id} walk {'both' if two else 'it'}")
     return _status_of(conn, client_id)
 
 
