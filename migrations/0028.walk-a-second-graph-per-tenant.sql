@@ -65,105 +65,79 @@ security invoker
 set search_path = ''
 as $$
 declare
-  walk text := 'nearest_chunks_t_' || pg_catalog.replace(client_id::text, '-', '');
-  second_walk text := 'nearest_chunks_h_' || pg_catalog.replace(client_id::text, '-', '');
-  second_index text := 'document_chunks_hnswh_' || pg_catalog.replace(client_id::text, '-', '');
+  hex text := pg_catalog.replace(client_id::text, '-', '');
+  second_ready boolean;
+  graph record;
 begin
   -- pgvector defines hnsw.* when its library loads; the SET clauses below need it loaded.
   perform extensions.vector_dims('[1]'::extensions.vector);
-  execute pg_catalog.format($ddl$
-    create or replace function private.%1$I(
-      query_embedding extensions.vector,
-      candidate_count integer,
-      document_ids uuid[] default null,
-      metadata_filter jsonb default null
-    )
-    returns table (id uuid, distance double precision)
-    language plpgsql
-    stable
-    security invoker
-    set search_path = ''
-    set hnsw.iterative_scan = 'relaxed_order'
-    set hnsw.ef_search = '64'
-    set enable_sort = 'off'
-    set enable_incremental_sort = 'off'
-    as $body$
-    begin
-      return query
-        select c.id, c.embedding operator(extensions.<=>) %1$I.query_embedding
-          from public.document_chunks as c
-         where c.client_id = %2$L::uuid
-           and c.embedding is not null
-           and (%1$I.document_ids is null or c.document_id = any (%1$I.document_ids))
-           and (%1$I.metadata_filter is null or c.metadata @> %1$I.metadata_filter)
-         order by c.embedding operator(extensions.<=>) %1$I.query_embedding
-         limit %1$I.candidate_count;
-    end;
-    $body$
-  $ddl$, walk, client_id);
-  execute pg_catalog.format(
-    'comment on function private.%I(extensions.vector, integer, uuid[], jsonb) is %L',
-    walk,
-    pg_catalog.format('The walk of client %s''s own partial HNSW index (written by private.create_tenant_chunk_walk on promotion).', client_id));
-  execute pg_catalog.format(
-    'revoke all on function private.%I(extensions.vector, integer, uuid[], jsonb) from public',
-    walk);
-  execute pg_catalog.format(
-    'grant execute on function private.%I(extensions.vector, integer, uuid[], jsonb) to authenticated, service_role',
-    walk);
-  if not exists (select
-                   from pg_catalog.pg_index as i
-                   join pg_catalog.pg_class as ic on ic.oid = i.indexrelid
-                  where ic.relname = second_index
-                    and ic.relnamespace = 'public'::pg_catalog.regnamespace
-                    and i.indisvalid and i.indisready) then
-    execute pg_catalog.format(
-      'drop function if exists private.%I(extensions.vector, integer, uuid[], jsonb)', second_walk);
-    return walk;
-  end if;
-  execute pg_catalog.format($ddl$
-    create or replace function private.%1$I(
-      query_embedding extensions.vector,
-      candidate_count integer,
-      document_ids uuid[] default null,
-      metadata_filter jsonb default null
-    )
-    returns table (id uuid, distance double precision)
-    language plpgsql
-    stable
-    security invoker
-    set search_path = ''
-    set hnsw.iterative_scan = 'relaxed_order'
-    set hnsw.ef_search = '64'
-    set enable_sort = 'off'
-    set enable_incremental_sort = 'off'
-    as $body$
-    begin
-      return query
-        select c.id, c.embedding operator(extensions.<=>) %1$I.query_embedding
-          from public.document_chunks as c
-         where c.client_id = %2$L::uuid
-           and c.embedding is not null
-           and (%1$I.document_ids is null or c.document_id = any (%1$I.document_ids))
-           and (%1$I.metadata_filter is null or c.metadata @> %1$I.metadata_filter)
-         order by (extensions.l2_normalize(c.embedding)::extensions.halfvec(1536))
+  second_ready := exists (select
+                            from pg_catalog.pg_index as i
+                            join pg_catalog.pg_class as ic on ic.oid = i.indexrelid
+                           where ic.relname = 'document_chunks_hnswh_' || hex
+                             and ic.relnamespace = 'public'::pg_catalog.regnamespace
+                             and i.indisvalid and i.indisready);
+  -- One template; the graphs differ in the walk's name and the expression it orders by (that
+  -- of its index), both constants here. The second walk is dropped when its index is missing.
+  for graph in
+    select *
+      from (values
+              ('nearest_chunks_t_' || hex, true, 'own partial HNSW index',
+               'c.embedding operator(extensions.<=>) %1$I.query_embedding'),
+              ('nearest_chunks_h_' || hex, second_ready, 'second partial HNSW index, halfvec',
+               '(extensions.l2_normalize(c.embedding)::extensions.halfvec(1536))
                   operator(extensions.<=>)
-                  (extensions.l2_normalize(%1$I.query_embedding)::extensions.halfvec(1536))
-         limit %1$I.candidate_count;
-    end;
-    $body$
-  $ddl$, second_walk, client_id);
-  execute pg_catalog.format(
-    'comment on function private.%I(extensions.vector, integer, uuid[], jsonb) is %L',
-    second_walk,
-    pg_catalog.format('The walk of client %s''s second partial HNSW index, halfvec (written by private.create_tenant_chunk_walk on promotion).', client_id));
-  execute pg_catalog.format(
-    'revoke all on function private.%I(extensions.vector, integer, uuid[], jsonb) from public',
-    second_walk);
-  execute pg_catalog.format(
-    'grant execute on function private.%I(extensions.vector, integer, uuid[], jsonb) to authenticated, service_role',
-    second_walk);
-  return walk;
+                  (extensions.l2_normalize(%1$I.query_embedding)::extensions.halfvec(1536))'))
+           as g (walk, wanted, what, order_by)
+  loop
+    if not graph.wanted then
+      execute pg_catalog.format(
+        'drop function if exists private.%I(extensions.vector, integer, uuid[], jsonb)',
+        graph.walk);
+      continue;
+    end if;
+    execute pg_catalog.format(pg_catalog.replace($ddl$
+      create or replace function private.%1$I(
+        query_embedding extensions.vector,
+        candidate_count integer,
+        document_ids uuid[] default null,
+        metadata_filter jsonb default null
+      )
+      returns table (id uuid, distance double precision)
+      language plpgsql
+      stable
+      security invoker
+      set search_path = ''
+      set hnsw.iterative_scan = 'relaxed_order'
+      set hnsw.ef_search = '64'
+      set enable_sort = 'off'
+      set enable_incremental_sort = 'off'
+      as $body$
+      begin
+        return query
+          select c.id, c.embedding operator(extensions.<=>) %1$I.query_embedding
+            from public.document_chunks as c
+           where c.client_id = %2$L::uuid
+             and c.embedding is not null
+             and (%1$I.document_ids is null or c.document_id = any (%1$I.document_ids))
+             and (%1$I.metadata_filter is null or c.metadata @> %1$I.metadata_filter)
+           order by <order_by>
+           limit %1$I.candidate_count;
+      end;
+      $body$
+    $ddl$, '<order_by>', graph.order_by), graph.walk, client_id);
+    execute pg_catalog.format(
+      'comment on function private.%I(extensions.vector, integer, uuid[], jsonb) is %L',
+      graph.walk,
+      pg_catalog.format('The walk of client %s''s %s (written by private.create_tenant_chunk_walk on promotion).', client_id, graph.what));
+    execute pg_catalog.format(
+      'revoke all on function private.%I(extensions.vector, integer, uuid[], jsonb) from public',
+      graph.walk);
+    execute pg_catalog.format(
+      'grant execute on function private.%I(extensions.vector, integer, uuid[], jsonb) to authenticated, service_role',
+      graph.walk);
+  end loop;
+  return 'nearest_chunks_t_' || hex;
 end;
 $$;
 

@@ -340,13 +340,16 @@ def demote(
             "returning index_name",
             (client_id,),
         ).fetchone()
-        second = second_index_name_for(client_id)
-        if row is None and _index_state(conn, name) is None and _index_state(conn, second) is None:
+        present = [
+            index
+            for index in (name, second_index_name_for(client_id))
+            if _index_state(conn, index) is not None
+        ]
+        if row is None and not present:
             return False
-        for index in (name, second):
-            if _index_state(conn, index) is not None:
-                say(f"dropping {index} concurrently")
-                _drop_index(conn, index)
+        for index in present:
+            say(f"dropping {index} concurrently")
+            _drop_index(conn, index)
         # After the concurrent drops, which waited for every transaction that could still have
         # read 'ready': no search calls the tenant's walk functions any more.
         conn.execute("select private.drop_tenant_chunk_walk(%s)", (client_id,))
