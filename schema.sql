@@ -1145,12 +1145,15 @@ begin
     select *
       from (values
               ('nearest_chunks_t_' || hex, true, 'own partial HNSW index',
-               'c.embedding operator(extensions.<=>) %1$I.query_embedding'),
-              ('nearest_chunks_h_' || hex, second_ready, 'second partial HNSW index, halfvec',
+               'c.embedding operator(extensions.<=>) %1$I.query_embedding',
+               '64', '%1$I.candidate_count'),
+              ('nearest_chunks_h_' || hex, second_ready,
+               'second partial HNSW index, halfvec; ef_search 32, at most 32 candidates',
                '(extensions.l2_normalize(c.embedding)::extensions.halfvec(1536))
                   operator(extensions.<=>)
-                  (extensions.l2_normalize(%1$I.query_embedding)::extensions.halfvec(1536))'))
-           as g (walk, wanted, what, order_by)
+                  (extensions.l2_normalize(%1$I.query_embedding)::extensions.halfvec(1536))',
+               '32', 'least(%1$I.candidate_count, 32)'))
+           as g (walk, wanted, what, order_by, ef_search, max_rows)
   loop
     if not graph.wanted then
       execute pg_catalog.format(
@@ -1158,7 +1161,7 @@ begin
         graph.walk);
       continue;
     end if;
-    execute pg_catalog.format(pg_catalog.replace($ddl$
+    execute pg_catalog.format(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace($ddl$
       create or replace function private.%1$I(
         query_embedding extensions.vector,
         candidate_count integer,
@@ -1171,7 +1174,7 @@ begin
       security invoker
       set search_path = ''
       set hnsw.iterative_scan = 'relaxed_order'
-      set hnsw.ef_search = '64'
+      set hnsw.ef_search = '<ef_search>'
       set enable_sort = 'off'
       set enable_incremental_sort = 'off'
       as $body$
@@ -1184,10 +1187,11 @@ begin
              and (%1$I.document_ids is null or c.document_id = any (%1$I.document_ids))
              and (%1$I.metadata_filter is null or c.metadata @> %1$I.metadata_filter)
            order by <order_by>
-           limit %1$I.candidate_count;
+           limit <max_rows>;
       end;
       $body$
-    $ddl$, '<order_by>', graph.order_by), graph.walk, client_id);
+    $ddl$, '<order_by>', graph.order_by), '<ef_search>', graph.ef_search),
+      '<max_rows>', graph.max_rows), graph.walk, client_id);
     execute pg_catalog.format(
       'comment on function private.%I(extensions.vector, integer, uuid[], jsonb) is %L',
       graph.walk,
@@ -2014,6 +2018,27 @@ begin
   -- match_count nearest by exact distance; a walk that yields fewer than match_count rows (a
   -- very selective filter) falls back to the exact scan below.
   route := private.chunk_search_route(tenant, doc_ids, metadata_filter);
+  if route = 'exact' and usage_agent_id is null and not ranked_only then
+    return query
+      select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
+             c.chunk_index, 1 - r.distance
+        from (select e.id, e.document_id,
+                     extensions.cosine_distance(e.embedding, query_embedding) as distance
+                from public.document_chunks as e
+               where e.client_id = tenant
+                 and e.embedding is not null
+                 and (doc_ids is null or e.document_id = any (doc_ids))
+                 and (metadata_filter is null or e.metadata @> metadata_filter)
+               order by 3, 1
+               limit match_count) as r
+        join public.document_chunks as c on c.client_id = tenant and c.id = r.id
+        join public.documents as d on d.client_id = tenant and d.id = r.document_id
+        join public.knowledge_collections as k on k.client_id = tenant and k.id = d.collection_id
+       where r.distance <> 'NaN'::float8
+         and (min_similarity is null or 1 - r.distance >= min_similarity)
+       order by r.distance, r.id;
+    return;
+  end if;
   if route <> 'exact' then
     select pg_catalog.array_agg(n.id order by n.distance, n.id),
            pg_catalog.array_agg(n.distance order by n.distance, n.id)

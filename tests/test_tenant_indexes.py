@@ -950,3 +950,27 @@ def test_a_component_beyond_halfvec_range_is_written_and_searched_with_two_graph
     with acting(vconn, data.world.claims("other")):
         rows = search(vconn, q, match_count=3)
     assert rows[0][0] == chunk  # same direction: still the nearest by cosine
+
+
+def test_the_second_walk_is_cheaper_than_the_first(admin: Conn, vconn: Conn, data: Data) -> None:
+    """0030: the second walk runs at ef_search 32 and returns at most 32 candidates (more would
+    make the iterative scan walk on); the first keeps ef_search 64 and the caller's count."""
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=32, second_graph=True)
+    hexid = data.a.tenant.hex
+    configs = dict(
+        admin.execute(
+            "select p.proname, p.proconfig from pg_proc as p "
+            "where p.pronamespace = 'private'::regnamespace and p.proname = any (%s)",
+            ([f"nearest_chunks_t_{hexid}", f"nearest_chunks_h_{hexid}"],),
+        ).fetchall()
+    )
+    assert "hnsw.ef_search=64" in configs[f"nearest_chunks_t_{hexid}"]
+    assert "hnsw.ef_search=32" in configs[f"nearest_chunks_h_{hexid}"]
+    q = str(query_of(data.a, 21)).replace(" ", "")
+    with acting(vconn, data.world.claims("viewer")):
+        counts = [
+            len(vconn.execute(f"select * from {fn}(%s::extensions.vector, 50)", (q,)).fetchall())
+            for fn in (f"private.nearest_chunks_t_{hexid}", f"private.nearest_chunks_h_{hexid}")
+        ]
+    assert len(data.a.chunks) > 50
+    assert counts == [50, 32]

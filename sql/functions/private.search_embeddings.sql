@@ -31,7 +31,13 @@
    whole rows and, with a kept generic plan, joined documents by a sequential scan per result
    row (the plan a small documents table gets). ranked_only (0023) returns the ranked ids and
    similarities without the join (the other columns null): private.hybrid_search's semantic
-   list, which joins only the fused winners. */
+   list, which joins only the fused winners.
+   The exact route without usage recording ranks and returns in one statement (0029): the ranked
+   subquery keeps only id, document_id and distance (so the top-N sort never carries content),
+   and the winners are joined by primary key in the same statement, instead of collecting two
+   arrays and unnesting them into a second one. Measured on the benchmark's 100-row tenant
+   (kept 424k-row database, viewer, interleaved): 0.39 against 0.45 ms, the bare exact scan
+   0.28 ms; this is where the fixed cost of a small tenant's call was largest. */
 create or replace function private.search_embeddings(
   tenant uuid,
   query_embedding extensions.vector,
@@ -111,6 +117,27 @@ begin
   -- match_count nearest by exact distance; a walk that yields fewer than match_count rows (a
   -- very selective filter) falls back to the exact scan below.
   route := private.chunk_search_route(tenant, doc_ids, metadata_filter);
+  if route = 'exact' and usage_agent_id is null and not ranked_only then
+    return query
+      select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
+             c.chunk_index, 1 - r.distance
+        from (select e.id, e.document_id,
+                     extensions.cosine_distance(e.embedding, query_embedding) as distance
+                from public.document_chunks as e
+               where e.client_id = tenant
+                 and e.embedding is not null
+                 and (doc_ids is null or e.document_id = any (doc_ids))
+                 and (metadata_filter is null or e.metadata @> metadata_filter)
+               order by 3, 1
+               limit match_count) as r
+        join public.document_chunks as c on c.client_id = tenant and c.id = r.id
+        join public.documents as d on d.client_id = tenant and d.id = r.document_id
+        join public.knowledge_collections as k on k.client_id = tenant and k.id = d.collection_id
+       where r.distance <> 'NaN'::float8
+         and (min_similarity is null or 1 - r.distance >= min_similarity)
+       order by r.distance, r.id;
+    return;
+  end if;
   if route <> 'exact' then
     select pg_catalog.array_agg(n.id order by n.distance, n.id),
            pg_catalog.array_agg(n.distance order by n.distance, n.id)
