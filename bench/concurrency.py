@@ -10,9 +10,14 @@ the query vector as a literal (PostgREST passes the JSON body as text, the serve
 Every tenant's viewer, weighted 3:1 toward tenants of at most 1,000 rows (most tenants are
 small), 20 queries per tenant.
 
-The floor runs at every level right before the product, with the same driver, queries, weights
+The floor runs at every level beside the product, with the same driver, queries, weights
 and transaction shape: an unfiltered HNSW walk over the whole table as service_role (no RLS, no
 function). What the floor loses at 32 clients the machine loses, not the design.
+
+The sweep makes several passes (`Scale.concurrency_rounds`: ascending, then descending, the
+floor and the product taking turns to go first) and reports each level's median pass, with the
+share of CPU time the hypervisor took (steal, /proc/stat) while it ran: stop 20's single pass
+read 0.60x at 8-32 clients with the floor falling as far, and 0.89-1.00x rerun alone.
 
 A fresh connection plans every route on its first calls (custom plans for the first five
 executions of each statement), so each level runs `warm_seconds` longer and only transactions
@@ -29,7 +34,7 @@ import os
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -42,7 +47,13 @@ from bench.load import BenchTenant
 from bench.measure import K, percentile
 from renum_db.db import user_claims
 
-__all__ = ["WORKLOADS", "ConcurrencyResult", "measure_concurrency", "pgbench_binary"]
+__all__ = [
+    "WORKLOADS",
+    "ConcurrencyResult",
+    "measure_concurrency",
+    "merge_rounds",
+    "pgbench_binary",
+]
 
 QUERIES_PER_TENANT: Final = 20
 QUERY_SEED: Final = 7
@@ -67,6 +78,8 @@ class ConcurrencyResult:
     lock_samples: int
     # mean active backends per sample in each state ("on CPU" or wait_event_type:wait_event)
     states: dict[str, float] = field(default_factory=dict)
+    steal: float = 0.0  # share of the machine's CPU time the hypervisor took while it ran
+    rounds: tuple[float, ...] = ()  # throughput of every pass, when merged (merge_rounds)
 
     @property
     def throughput(self) -> float:
@@ -125,6 +138,16 @@ def _script(space: Space, t: BenchTenant, workload: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cpu_times() -> tuple[int, int]:
+    """(total, steal) jiffies of the machine since boot, (0, 0) where /proc/stat is absent."""
+    try:
+        first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()
+    except OSError:
+        return 0, 0
+    values = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(values), values[7] if len(values) > 7 else 0
+
+
 def _env(url: str) -> dict[str, str]:
     """libpq environment for pgbench from a psycopg URL."""
     params = conninfo_to_dict(url)
@@ -152,6 +175,7 @@ def _run_level(
     seconds: float,
     warm_seconds: float,
 ) -> ConcurrencyResult:
+    folder.mkdir(exist_ok=True)
     prefix = folder / f"{workload}{clients}"
     args = [
         str(binary),
@@ -165,6 +189,7 @@ def _run_level(
         *(f"--file={path}@{weight}" for path, weight in scripts),
     ]
     samples: list[tuple[float, list[str]]] = []  # (epoch seconds, state of each active backend)
+    total_before, steal_before = _cpu_times()
     with psycopg.connect(url, autocommit=True) as probe:
         process = subprocess.Popen(  # noqa: S603 (our own pgbench, arguments built here)
             args, env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -174,6 +199,7 @@ def _run_level(
             samples.append((time.time(), states))
             time.sleep(SAMPLE_SECONDS)  # sampling period, not a correctness decision
         out, err = process.communicate()
+    total_after, steal_after = _cpu_times()
     if process.returncode != 0:
         raise RuntimeError(f"pgbench failed ({process.returncode}): {err.strip() or out.strip()}")
     # One line per transaction: client, number, latency us, script, end (epoch s, us).
@@ -202,14 +228,33 @@ def _run_level(
         tally["LWLock:LockManager"] / n if n else 0.0,
         n,
         {state: count / n for state, count in tally.most_common()} if n else {},
+        (steal_after - steal_before) / max(total_after - total_before, 1),
     )
+
+
+def merge_rounds(results: list[ConcurrencyResult]) -> list[ConcurrencyResult]:
+    """One result per workload and client count: the pass of median throughput (the lower of two;
+    its latencies,
+    waits and steal), with every pass's throughput in `rounds`."""
+    groups: dict[tuple[str, int], list[ConcurrencyResult]] = {}
+    for r in results:
+        groups.setdefault((r.workload, r.clients), []).append(r)
+    merged = []
+    for passes in groups.values():
+        ordered = sorted(passes, key=lambda r: r.throughput)
+        median = ordered[(len(ordered) - 1) // 2]
+        merged.append(replace(median, rounds=tuple(r.throughput for r in passes)))
+    return merged
 
 
 def measure_concurrency(
     url: str, space: Space, scale: Scale, tenants: list[BenchTenant]
 ) -> list[ConcurrencyResult]:
-    """At every client count of the scale: the floor, then search, each measured for
-    `scale.concurrency_seconds` after `scale.concurrency_warm_seconds`."""
+    """`scale.concurrency_rounds` passes over the client counts, ascending then descending in
+    turn; at every level the floor and search, in turn first, each measured for
+    `scale.concurrency_seconds` after `scale.concurrency_warm_seconds`. Merged by merge_rounds:
+    each level's median pass. A machine that slows down for a while (the floor shows it) then
+    costs one pass of some levels, not the verdict, and no level always runs last."""
     binary = pgbench_binary()
     results = []
     with tempfile.TemporaryDirectory(prefix="renum-pgbench-") as tmp:
@@ -220,18 +265,21 @@ def measure_concurrency(
                 path = folder / f"{workload}-tenant{t.plan.number}.sql"
                 path.write_text(_script(space, t, workload), encoding="utf-8")
                 scripts.setdefault(workload, []).append((path, 3 if t.rows <= 1000 else 1))
-        for clients in scale.concurrency:
-            for workload in WORKLOADS:
-                results.append(
-                    _run_level(
-                        binary,
-                        url,
-                        workload,
-                        scripts[workload],
-                        folder,
-                        clients,
-                        scale.concurrency_seconds,
-                        scale.concurrency_warm_seconds,
+        for n in range(max(scale.concurrency_rounds, 1)):
+            levels = scale.concurrency if n % 2 == 0 else tuple(reversed(scale.concurrency))
+            for clients in levels:
+                order = WORKLOADS if n % 2 == 0 else tuple(reversed(WORKLOADS))
+                for workload in order:
+                    results.append(
+                        _run_level(
+                            binary,
+                            url,
+                            workload,
+                            scripts[workload],
+                            folder / f"pass{n}",
+                            clients,
+                            scale.concurrency_seconds,
+                            scale.concurrency_warm_seconds,
+                        )
                     )
-                )
-    return results
+    return merge_rounds(results)

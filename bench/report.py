@@ -238,6 +238,10 @@ def _states(c: ConcurrencyResult) -> str:
     return ", ".join(f"{state} {n:.1f}" for state, n in top) or "-"
 
 
+def _passes(c: ConcurrencyResult) -> str:
+    return " / ".join(f"{t:.0f}" for t in c.rounds) or "-"
+
+
 def _concurrency_table(results: Sequence[ConcurrencyResult]) -> list[str]:
     by = {(c.workload, c.clients): c for c in results}
     peaks = {
@@ -246,13 +250,16 @@ def _concurrency_table(results: Sequence[ConcurrencyResult]) -> list[str]:
     }
     lines = [
         "pgbench (bench.concurrency): each level runs the floor (an unfiltered HNSW walk over the",
-        "whole table as service_role) and then search_embeddings as the tenants' viewers, same",
-        "queries, weights and transaction shape; the warm-up is not counted. Active backends:",
-        "mean per 50 ms sample, by wait event (`on CPU` when none).",
+        "whole table as service_role) and search_embeddings as the tenants' viewers, same",
+        "queries, weights and transaction shape; the warm-up is not counted. Several passes over",
+        "the levels (ascending, then descending): each cell is the level's median pass, the",
+        "passes' calls/s listed beside it; steal: the share of CPU time the hypervisor took during",
+        "that pass. Active backends: mean per 50 ms sample, by wait event (`on CPU` when none).",
         "",
-        "| clients | search calls/s | vs peak | p50 ms | p99 ms | LockManager waits | active "
-        "backends (search) | floor calls/s | vs peak | floor p50 ms | floor p99 ms |",
-        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| clients | search calls/s | vs peak | passes | p50 ms | p99 ms | LockManager waits | "
+        "active backends (search) | steal | floor calls/s | vs peak | passes | floor p50 ms | "
+        "floor p99 ms | steal |",
+        "|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for clients in sorted({c.clients for c in results}):
         s, f = by.get(("search", clients)), by.get(("hnsw", clients))
@@ -261,21 +268,25 @@ def _concurrency_table(results: Sequence[ConcurrencyResult]) -> list[str]:
             row += [
                 f"{s.throughput:.1f}",
                 _fmt(_ratio(s.throughput, peaks["search"]), 2) + "x",
+                _passes(s),
                 _fmt(s.p50, 2),
                 _fmt(s.p99, 2),
                 f"{s.lock_waits:.2f} ({s.lock_samples} samples)",
                 _states(s),
+                f"{100 * s.steal:.0f}%",
             ]
         else:
-            row += ["-"] * 6
+            row += ["-"] * 8
         if f is not None:
             row += [
                 f"{f.throughput:.1f}",
                 _fmt(_ratio(f.throughput, peaks["hnsw"]), 2) + "x",
+                _passes(f),
                 _fmt(f.p50, 2),
                 _fmt(f.p99, 2),
+                f"{100 * f.steal:.0f}%",
             ]
         else:
-            row += ["-"] * 4
+            row += ["-"] * 6
         lines.append("| " + " | ".join(row) + " |")
     return lines

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from bench.concurrency import ConcurrencyResult, merge_rounds
 from bench.config import SCALES
 from bench.report import Run, render, verdicts
 from bench.run import run
@@ -57,5 +58,22 @@ def test_the_concurrency_sweep_runs_the_floor_and_search_at_every_level(smoke: R
         assert c.calls > 0, c
         assert c.seconds > 0, c
         assert c.p50 <= c.p99, c
+        assert len(c.rounds) == SCALES["smoke"].concurrency_rounds, c  # one level, every pass
+        assert sorted(c.rounds)[(len(c.rounds) - 1) // 2] == c.throughput, c  # the median pass
+        assert 0 <= c.steal <= 1, c
     text = render(smoke)
     assert "| clients | search calls/s |" in text
+
+
+def test_each_level_reports_its_median_pass() -> None:
+    def level(clients: int, calls: int, p50: float) -> ConcurrencyResult:
+        return ConcurrencyResult("search", clients, calls, 10.0, p50, p50 * 2, 0.0, 1)
+
+    merged = merge_rounds(
+        [level(8, 500, 1.0), level(16, 90, 9.0), level(8, 100, 5.0), level(8, 300, 3.0)]
+    )
+    by = {c.clients: c for c in merged}
+    assert by[8].throughput == 30.0  # 50, 10 and 30 calls/s: the median pass, with its latencies
+    assert by[8].p50 == 3.0
+    assert by[8].rounds == (50.0, 10.0, 30.0)
+    assert by[16].rounds == (9.0,)
