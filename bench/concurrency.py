@@ -233,9 +233,8 @@ def _run_level(
 
 
 def merge_rounds(results: list[ConcurrencyResult]) -> list[ConcurrencyResult]:
-    """One result per workload and client count: the pass of median throughput (the lower of two;
-    its latencies,
-    waits and steal), with every pass's throughput in `rounds`."""
+    """One result per workload and client count: the pass of median throughput (the lower of
+    two; its latencies, waits and steal), with every pass's throughput in `rounds`."""
     groups: dict[tuple[str, int], list[ConcurrencyResult]] = {}
     for r in results:
         groups.setdefault((r.workload, r.clients), []).append(r)
