@@ -15,14 +15,17 @@ and transaction shape: an unfiltered HNSW walk over the whole table as service_r
 function). What the floor loses at 32 clients the machine loses, not the design.
 
 The sweep makes several passes (`Scale.concurrency_rounds`: ascending, then descending, the
-floor and the product taking turns to go first) and reports each level's median pass, with the
-share of CPU time the hypervisor took (steal, /proc/stat) while it ran: stop 20's single pass
-read 0.60x at 8-32 clients with the floor falling as far, and 0.89-1.00x rerun alone.
+floor and the product taking turns to go first) and reports each level's median pass: stop 20's
+single pass read 0.60x at 8-32 clients with the floor falling as far, and 0.89-1.00x rerun
+alone.
 
 A fresh connection plans every route on its first calls (custom plans for the first five
-executions of each statement), so each level runs `warm_seconds` longer and only transactions
-that end after the warm-up count: a pooled connection's steady state. While it runs, the
-client backends' wait events are sampled every 50 ms.
+executions of each statement) and maps every page of shared_buffers it touches on first use,
+so each level runs longer by a warm-up that grows with its clients (warm_seconds_for) and only
+transactions that end after it count: a pooled connection's steady state. While it runs, the
+client backends' wait events are sampled every 50 ms, and with them the machine's counters
+(/proc): the share of CPU time in the kernel and taken by the hypervisor (steal), and the page
+faults per second, over the measured window.
 """
 
 from __future__ import annotations
@@ -50,9 +53,11 @@ from renum_db.db import user_claims
 __all__ = [
     "WORKLOADS",
     "ConcurrencyResult",
+    "huge_pages_in_use",
     "measure_concurrency",
     "merge_rounds",
     "pgbench_binary",
+    "warm_seconds_for",
 ]
 
 QUERIES_PER_TENANT: Final = 20
@@ -78,7 +83,9 @@ class ConcurrencyResult:
     lock_samples: int
     # mean active backends per sample in each state ("on CPU" or wait_event_type:wait_event)
     states: dict[str, float] = field(default_factory=dict)
-    steal: float = 0.0  # share of the machine's CPU time the hypervisor took while it ran
+    steal: float = 0.0  # share of the machine's CPU time the hypervisor took (measured window)
+    kernel: float = 0.0  # share of the machine's CPU time spent in the kernel (measured window)
+    faults: float = 0.0  # page faults per second on the machine (measured window)
     rounds: tuple[float, ...] = ()  # throughput of every pass, when merged (merge_rounds)
 
     @property
@@ -138,14 +145,47 @@ def _script(space: Space, t: BenchTenant, workload: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cpu_times() -> tuple[int, int]:
-    """(total, steal) jiffies of the machine since boot, (0, 0) where /proc/stat is absent."""
+@dataclass(frozen=True, slots=True)
+class _Counters:
+    """The machine's counters since boot (zeros where /proc is absent)."""
+
+    total: int = 0  # CPU time, jiffies
+    system: int = 0  # of it in the kernel (system, irq, softirq)
+    steal: int = 0  # of it taken by the hypervisor
+    faults: int = 0  # page faults (minor and major)
+
+    @staticmethod
+    def read() -> _Counters:
+        try:
+            first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()
+            vmstat = Path("/proc/vmstat").read_text(encoding="ascii").split()
+        except OSError:
+            return _Counters()
+        # user nice system idle iowait irq softirq steal
+        v = [int(x) for x in first[1:9]] + [0] * max(0, 9 - len(first))
+        faults = int(vmstat[vmstat.index("pgfault") + 1]) if "pgfault" in vmstat else 0
+        return _Counters(sum(v), v[2] + v[5] + v[6], v[7], faults)
+
+
+def huge_pages_in_use() -> bool:
+    """Whether this machine backs some shared memory by reserved huge pages (/proc/meminfo)."""
     try:
-        first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()
-    except OSError:
-        return 0, 0
-    values = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
-    return sum(values), values[7] if len(values) > 7 else 0
+        info = dict(
+            line.split(":", 1) for line in Path("/proc/meminfo").read_text("ascii").splitlines()
+        )
+        total, free = (int(info[k].split()[0]) for k in ("HugePages_Total", "HugePages_Free"))
+    except (OSError, KeyError, ValueError):
+        return False
+    return total > free
+
+
+def warm_seconds_for(scale: Scale, clients: int) -> float:
+    """The warm-up of one level: the scale's, and more per client. A fresh backend maps each
+    page of shared_buffers it touches on first use (a page fault per 4 kB page without huge
+    pages): measured on the 400k table at 32 clients, 62,000 faults/s and 14% of the CPU in the
+    kernel 4 s after the start, about 100/s and 4% after 40 s. A pooled connection pays that
+    once, so a level is measured after its backends have."""
+    return scale.concurrency_warm_seconds + clients * scale.concurrency_warm_per_client
 
 
 def _env(url: str) -> dict[str, str]:
@@ -188,18 +228,17 @@ def _run_level(
         f"--log-prefix={prefix}",
         *(f"--file={path}@{weight}" for path, weight in scripts),
     ]
-    samples: list[tuple[float, list[str]]] = []  # (epoch seconds, state of each active backend)
-    total_before, steal_before = _cpu_times()
+    # (epoch seconds, state of each active backend, the machine's counters)
+    samples: list[tuple[float, list[str], _Counters]] = []
     with psycopg.connect(url, autocommit=True) as probe:
         process = subprocess.Popen(  # noqa: S603 (our own pgbench, arguments built here)
             args, env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         while process.poll() is None:
             states = [str(r[0]) for r in probe.execute(_WAITS_SQL).fetchall()]
-            samples.append((time.time(), states))
+            samples.append((time.time(), states, _Counters.read()))
             time.sleep(SAMPLE_SECONDS)  # sampling period, not a correctness decision
         out, err = process.communicate()
-    total_after, steal_after = _cpu_times()
     if process.returncode != 0:
         raise RuntimeError(f"pgbench failed ({process.returncode}): {err.strip() or out.strip()}")
     # One line per transaction: client, number, latency us, script, end (epoch s, us).
@@ -213,7 +252,12 @@ def _run_level(
     begin = min(end - ms / 1000 for end, ms in finished) + warm_seconds
     stop = max(end for end, _ in finished)
     counted = [ms for end, ms in finished if begin <= end]
-    window = [states for at, states in samples if begin <= at <= stop]
+    inside = [(at, counters) for at, _, counters in samples if begin <= at <= stop]
+    if not inside:  # a window shorter than one sampling period
+        inside = [(begin, _Counters())]
+    (first_at, first), (last_at, last) = inside[0], inside[-1]
+    cpu = max(last.total - first.total, 1)
+    window = [states for at, states, _ in samples if begin <= at <= stop]
     tally: collections.Counter[str] = collections.Counter()
     for states in window:
         tally.update(states)
@@ -228,7 +272,9 @@ def _run_level(
         tally["LWLock:LockManager"] / n if n else 0.0,
         n,
         {state: count / n for state, count in tally.most_common()} if n else {},
-        (steal_after - steal_before) / max(total_after - total_before, 1),
+        (last.steal - first.steal) / cpu,
+        (last.system - first.system) / cpu,
+        (last.faults - first.faults) / max(last_at - first_at, 1e-9),
     )
 
 
@@ -251,7 +297,7 @@ def measure_concurrency(
 ) -> list[ConcurrencyResult]:
     """`scale.concurrency_rounds` passes over the client counts, ascending then descending in
     turn; at every level the floor and search, in turn first, each measured for
-    `scale.concurrency_seconds` after `scale.concurrency_warm_seconds`. Merged by merge_rounds:
+    `scale.concurrency_seconds` after its warm-up (warm_seconds_for). Merged by merge_rounds:
     each level's median pass. A machine that slows down for a while (the floor shows it) then
     costs one pass of some levels, not the verdict, and no level always runs last."""
     binary = pgbench_binary()
@@ -278,7 +324,7 @@ def measure_concurrency(
                             folder / f"pass{n}",
                             clients,
                             scale.concurrency_seconds,
-                            scale.concurrency_warm_seconds,
+                            warm_seconds_for(scale, clients),
                         )
                     )
     return merge_rounds(results)

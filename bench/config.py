@@ -31,6 +31,9 @@ class Scale:
     # Each concurrency level runs this much longer; transactions ending in it are not counted
     # (fresh connections plan every route on their first calls).
     concurrency_warm_seconds: float = 8.0
+    # ... plus this much per client (fresh backends fault in the shared buffers they touch:
+    # bench.concurrency.warm_seconds_for).
+    concurrency_warm_per_client: float = 0.0
     # Passes over the client counts (ascending, then descending, ...): each level's throughput is
     # its median pass, so a slow spell of the machine during one pass does not decide a verdict.
     concurrency_rounds: int = 1
@@ -52,6 +55,7 @@ SCALES: Final = {
         ingest_rows=3_000,
         recall_queries=200,
         concurrency_warm_seconds=5.0,
+        concurrency_warm_per_client=1.25,
         concurrency_rounds=3,
     ),
     "small": Scale(

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bench.concurrency import ConcurrencyResult
+from bench.concurrency import ConcurrencyResult, huge_pages_in_use
 from bench.ingest import IngestResult
 from bench.load import LoadReport
 from bench.measure import ClassResult, LockResult
@@ -238,6 +238,10 @@ def _states(c: ConcurrencyResult) -> str:
     return ", ".join(f"{state} {n:.1f}" for state, n in top) or "-"
 
 
+def _machine(c: ConcurrencyResult) -> str:
+    return f"kernel {100 * c.kernel:.0f}%, {c.faults:,.0f} faults/s, steal {100 * c.steal:.0f}%"
+
+
 def _passes(c: ConcurrencyResult) -> str:
     return " / ".join(f"{t:.0f}" for t in c.rounds) or "-"
 
@@ -251,15 +255,17 @@ def _concurrency_table(results: Sequence[ConcurrencyResult]) -> list[str]:
     lines = [
         "pgbench (bench.concurrency): each level runs the floor (an unfiltered HNSW walk over the",
         "whole table as service_role) and search_embeddings as the tenants' viewers, same",
-        "queries, weights and transaction shape; the warm-up is not counted. Several passes over",
-        "the levels (ascending, then descending): each cell is the level's median pass, the",
-        "passes' calls/s listed beside it; steal: the share of CPU time the hypervisor took during",
-        "that pass. Active backends: mean per 50 ms sample, by wait event (`on CPU` when none).",
+        "queries, weights and transaction shape; the warm-up (growing with the clients) is",
+        "not counted. Several passes over the levels (ascending, then descending): each cell is",
+        "the level's median pass, the passes' calls/s listed beside it. Active backends: mean",
+        "per 50 ms sample, by wait event (`on CPU` when none). Machine, over that pass's measured",
+        "window: the share of CPU time in the kernel, page faults per second, and steal (CPU",
+        f"time the hypervisor took). Huge pages: {'in use' if huge_pages_in_use() else 'no'}.",
         "",
         "| clients | search calls/s | vs peak | passes | p50 ms | p99 ms | LockManager waits | "
-        "active backends (search) | steal | floor calls/s | vs peak | passes | floor p50 ms | "
-        "floor p99 ms | steal |",
-        "|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|",
+        "active backends (search) | machine (search) | floor calls/s | vs peak | passes | "
+        "floor p50 ms | floor p99 ms | machine (floor) |",
+        "|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---|---:|---:|---|",
     ]
     for clients in sorted({c.clients for c in results}):
         s, f = by.get(("search", clients)), by.get(("hnsw", clients))
@@ -273,7 +279,7 @@ def _concurrency_table(results: Sequence[ConcurrencyResult]) -> list[str]:
                 _fmt(s.p99, 2),
                 f"{s.lock_waits:.2f} ({s.lock_samples} samples)",
                 _states(s),
-                f"{100 * s.steal:.0f}%",
+                _machine(s),
             ]
         else:
             row += ["-"] * 8
@@ -284,7 +290,7 @@ def _concurrency_table(results: Sequence[ConcurrencyResult]) -> list[str]:
                 _passes(f),
                 _fmt(f.p50, 2),
                 _fmt(f.p99, 2),
-                f"{100 * f.steal:.0f}%",
+                _machine(f),
             ]
         else:
             row += ["-"] * 6

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from bench.concurrency import ConcurrencyResult, merge_rounds
+from bench.concurrency import ConcurrencyResult, merge_rounds, warm_seconds_for
 from bench.config import SCALES
 from bench.report import Run, render, verdicts
 from bench.run import run
@@ -61,6 +61,8 @@ def test_the_concurrency_sweep_runs_the_floor_and_search_at_every_level(smoke: R
         assert len(c.rounds) == SCALES["smoke"].concurrency_rounds, c  # one level, every pass
         assert sorted(c.rounds)[(len(c.rounds) - 1) // 2] == c.throughput, c  # the median pass
         assert 0 <= c.steal <= 1, c
+        assert 0 <= c.kernel <= 1, c
+        assert c.faults >= 0, c
     text = render(smoke)
     assert "| clients | search calls/s |" in text
 
@@ -77,3 +79,9 @@ def test_each_level_reports_its_median_pass() -> None:
     assert by[8].p50 == 3.0
     assert by[8].rounds == (50.0, 10.0, 30.0)
     assert by[16].rounds == (9.0,)
+
+
+def test_the_warm_up_grows_with_the_clients() -> None:
+    full = SCALES["full"]
+    assert warm_seconds_for(full, 1) < warm_seconds_for(full, 32)
+    assert warm_seconds_for(full, 32) >= 40  # fresh backends faulting in shared_buffers
