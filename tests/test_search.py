@@ -746,3 +746,27 @@ def test_the_backend_naming_a_client_gets_exactly_that_clients_rows(
                 (corpus.tenant,),
             )
         }
+
+
+def test_the_exact_route_returns_each_chunks_own_row_document_and_collection(
+    vconn: Conn, data: Data
+) -> None:
+    """0029 ranks and joins in one statement: every returned row is its chunk's own (document,
+    collection, knowledge base, content, metadata, index) and its similarity the exact one."""
+    q = near(next(iter(data.a.chunks.values()))[0], random.Random(29))
+    with acting(vconn, data.world.claims("member")):
+        rows = search(vconn, q, match_count=20, min_similarity=-1)
+        truth = vconn.execute(
+            "select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, "
+            "c.metadata, c.chunk_index, 1 - extensions.cosine_distance(c.embedding, %s) "
+            "from public.document_chunks as c "
+            "join public.documents as d on d.id = c.document_id "
+            "join public.knowledge_collections as k on k.id = d.collection_id "
+            "where c.id = any (%s)",
+            (Vector(q), [r[0] for r in rows]),
+        ).fetchall()
+    assert [r[0] for r in rows] == exact(data.a, q, 20)
+    expected = {r[0]: r for r in truth}
+    for row in rows:
+        assert row[:7] == expected[row[0]][:7]
+        assert row[7] == pytest.approx(expected[row[0]][7], abs=1e-9)
