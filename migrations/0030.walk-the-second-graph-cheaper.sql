@@ -77,8 +77,9 @@ begin
                            where ic.relname = 'document_chunks_hnswh_' || hex
                              and ic.relnamespace = 'public'::pg_catalog.regnamespace
                              and i.indisvalid and i.indisready);
-  -- One template; the graphs differ in the walk's name and the expression it orders by (that
-  -- of its index), both constants here. The second walk is dropped when its index is missing.
+  -- One template; the graphs differ in the walk's name, the expression it orders by (that of
+  -- its index), its ef_search and its row cap (0030), all constants here. The second walk is
+  -- dropped when its index is missing.
   for graph in
     select *
       from (values
