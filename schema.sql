@@ -2019,7 +2019,8 @@ begin
   -- match_count nearest by exact distance; a walk that yields fewer than match_count rows (a
   -- very selective filter) falls back to the exact scan below.
   route := private.chunk_search_route(tenant, doc_ids, metadata_filter);
-  if route = 'exact' and usage_agent_id is null and not ranked_only then
+  if route = 'exact' and doc_ids is null and metadata_filter is null and usage_agent_id is null
+     and not ranked_only then
     return query
       select c.id, c.document_id, d.collection_id, k.knowledge_base_id, c.content, c.metadata,
              c.chunk_index, 1 - r.distance
@@ -2028,8 +2029,6 @@ begin
                 from public.document_chunks as e
                where e.client_id = tenant
                  and e.embedding is not null
-                 and (doc_ids is null or e.document_id = any (doc_ids))
-                 and (metadata_filter is null or e.metadata @> metadata_filter)
                order by 3, 1
                limit match_count) as r
         join public.document_chunks as c on c.client_id = tenant and c.id = r.id
