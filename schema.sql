@@ -1340,6 +1340,8 @@ CREATE FUNCTION private.hybrid_search(tenant uuid, query_text text, query_embedd
     LANGUAGE plpgsql
     SET search_path TO ''
     SET plan_cache_mode TO 'force_generic_plan'
+    SET max_parallel_workers_per_gather TO '0'
+    SET jit TO 'off'
     AS $$
 #variable_conflict use_column
 declare
@@ -1970,6 +1972,8 @@ CREATE FUNCTION private.search_embeddings(tenant uuid, query_embedding extension
     LANGUAGE plpgsql
     SET search_path TO ''
     SET plan_cache_mode TO 'force_generic_plan'
+    SET max_parallel_workers_per_gather TO '0'
+    SET jit TO 'off'
     AS $$
 #variable_conflict use_column
 declare

@@ -239,17 +239,22 @@ def _analyze_and_promote(
         for row in tenant_indexes.status(conn):
             if row.advice == "promote":
                 started = time.perf_counter()
-                steps: list[str] = []
-                tenant_indexes.promote(
-                    conn,
-                    row.client_id,
-                    ef_construction=scale.ef_construction,
-                    on_step=steps.append,
+                promotion = tenant_indexes.promote(
+                    conn, row.client_id, ef_construction=scale.ef_construction
                 )
                 label = labels.get(row.client_id, str(row.client_id))
                 promoted[label] = time.perf_counter() - started
-                check = [s.split(": ", 1)[1] for s in steps if s.startswith("graph check")]
-                graphs[label] = check[-1] if check else "not checked"
+                check = promotion.graph_check
+                graphs[label] = (
+                    "not checked"
+                    if check is None
+                    else str(check)
+                    + (
+                        ""
+                        if check.reachable >= tenant_indexes.MIN_REACHABLE
+                        else f" (under {tenant_indexes.MIN_REACHABLE:.1%})"
+                    )
+                )
         conn.execute("analyze public.document_chunks")
     return promoted, graphs
 

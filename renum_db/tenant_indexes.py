@@ -30,7 +30,7 @@ in autocommit mode, opened by the operator's login (the owner of document_chunks
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -84,6 +84,9 @@ class TenantIndexStatus:
     second_index_name: str | None  # the second graph (0028), None when there is none
     second_index_bytes: int | None
     advice: str | None
+    # The graph check the promotion ran before the index served searches (promote's result
+    # only; None in status()'s rows).
+    graph_check: GraphCheck | None = None
 
 
 def index_name_for(client_id: UUID) -> str:
@@ -267,8 +270,8 @@ def promote(
 ) -> TenantIndexStatus:
     """Give `client_id` its own partial HNSW index and route its searches to it (idempotent).
     `second_graph` (default: wants_second_graph) also builds its second graph, walked with the
-    first. The graphs are checked (check_graph) before searches use them, and the check
-    reported."""
+    first. The graphs are checked (check_graph) before searches use them: the check is reported
+    through `on_step` and returned as the status's `graph_check`."""
     _require_autocommit(conn)
     say = on_step or (lambda _: None)
     name = index_name_for(client_id)
@@ -312,7 +315,7 @@ def promote(
             (client_id,),
         )
         say(f"{graphs} ready: searches of {client_id} walk {'both' if two else 'it'}")
-    return _status_of(conn, client_id)
+    return replace(_status_of(conn, client_id), graph_check=check)
 
 
 def _drop_index(conn: psycopg.Connection[Any], name: str) -> None:

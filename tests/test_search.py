@@ -770,3 +770,16 @@ def test_the_exact_route_returns_each_chunks_own_row_document_and_collection(
     for row in rows:
         assert row[:7] == expected[row[0]][:7]
         assert row[7] == pytest.approx(expected[row[0]][7], abs=1e-9)
+
+
+@pytest.mark.parametrize("function", ["private.search_embeddings", "private.hybrid_search"])
+def test_the_search_functions_plan_in_one_process_without_jit(vconn: Conn, function: str) -> None:
+    """0032: their plans are generic, costed for an average tenant, so the planner must not
+    decide parallel workers or JIT from them (measured: a 100-row tenant's exact scan with two
+    workers, 6.8 ms against 0.47; the majority tenant's shared walk a parallel scan of the whole
+    table, 90 ms against 8). Every statement they run is planned under these settings."""
+    row = vconn.execute(
+        "select proconfig from pg_catalog.pg_proc where oid = %s::regproc", (function,)
+    ).fetchone()
+    assert row is not None
+    assert {"max_parallel_workers_per_gather=0", "jit=off"} <= set(row[0])

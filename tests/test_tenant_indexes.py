@@ -782,12 +782,15 @@ def test_promotion_checks_the_new_graph_and_reports_every_chunk_found(
     admin: Conn, data: Data
 ) -> None:
     steps: list[str] = []
-    tenant_indexes.promote(admin, data.b.tenant, ef_construction=32, on_step=steps.append)
+    result = tenant_indexes.promote(admin, data.b.tenant, ef_construction=32, on_step=steps.append)
     n = _probeable(admin, data.b.tenant)
     assert n > 10
     check = tenant_indexes.check_graph(admin, data.b.tenant)
     assert (check.probed, check.found) == (n, n)
     assert f"{n} of {n} sampled chunks found (100.0%)" in " ".join(steps)
+    # The promotion returns its check with the status; status()'s rows carry none.
+    assert result.graph_check == check
+    assert all(row.graph_check is None for row in tenant_indexes.status(admin))
     # `rows` are picked among all the tenant's chunks; those without a usable embedding skipped
     assert 0 < tenant_indexes.check_graph(admin, data.b.tenant, rows=5).probed <= 5
 

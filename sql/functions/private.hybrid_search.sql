@@ -43,6 +43,14 @@ set search_path = ''
 -- generic plans: planning these statements (joins over document_chunks and its indexes) costs
 -- more than running them for a small tenant; each names one tenant, which a generic plan serves.
 set plan_cache_mode = 'force_generic_plan'
+-- [retrieval, issue 12] one process, no JIT (0032): these plans are generic, so their costs
+-- are an average tenant's (400k rows / 7 tenants: 60k rows), not the searched one's. From
+-- that cost the planner launched two parallel workers for a 100-row tenant's exact scan
+-- (5.6 ms instead of 0.5) and, for the majority tenant's shared walk, a parallel scan of the
+-- whole table (90-108 ms instead of 7); where JIT is available it would compile every
+-- execution of such a plan. A search reads one tenant: neither pays for itself here.
+set max_parallel_workers_per_gather = 0
+set jit = off
 as $$
 #variable_conflict use_column
 declare
