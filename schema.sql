@@ -1849,15 +1849,17 @@ COMMENT ON FUNCTION private.request_client_id(requested_client_id uuid) IS 'The 
 --
 
 CREATE FUNCTION private.request_is_backend() RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select coalesce(
+begin
+  return coalesce(
     (select r.rolbypassrls or r.rolsuper
        from pg_catalog.pg_roles as r
       where r.rolname = coalesce(nullif(pg_catalog.current_setting('role', true), 'none'),
                                  session_user)),
-    false)
+    false);
+end;
 $$;
 
 ALTER FUNCTION private.request_is_backend() OWNER TO postgres;
@@ -1936,24 +1938,26 @@ COMMENT ON FUNCTION private.resolve_mcp_user(identifier text) IS 'The id of the 
 --
 
 CREATE FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]) RETURNS uuid[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select case
-    when scoped_document_ids.collection_ids is null
-     and scoped_document_ids.knowledge_base_ids is null then null
-    else coalesce(
-      (select pg_catalog.array_agg(d.id)
-         from public.documents as d
-         join public.knowledge_collections as k
-           on k.client_id = d.client_id and k.id = d.collection_id
-        where d.client_id = scoped_document_ids.client_id
-          and (scoped_document_ids.collection_ids is null
-               or d.collection_id = any (scoped_document_ids.collection_ids))
-          and (scoped_document_ids.knowledge_base_ids is null
-               or k.knowledge_base_id = any (scoped_document_ids.knowledge_base_ids))),
-      '{}'::uuid[])
-  end
+begin
+  if scoped_document_ids.collection_ids is null
+     and scoped_document_ids.knowledge_base_ids is null then
+    return null;
+  end if;
+  return coalesce(
+    (select pg_catalog.array_agg(d.id)
+       from public.documents as d
+       join public.knowledge_collections as k
+         on k.client_id = d.client_id and k.id = d.collection_id
+      where d.client_id = scoped_document_ids.client_id
+        and (scoped_document_ids.collection_ids is null
+             or d.collection_id = any (scoped_document_ids.collection_ids))
+        and (scoped_document_ids.knowledge_base_ids is null
+             or k.knowledge_base_id = any (scoped_document_ids.knowledge_base_ids))),
+    '{}'::uuid[]);
+end;
 $$;
 
 ALTER FUNCTION private.scoped_document_ids(client_id uuid, collection_ids uuid[], knowledge_base_ids uuid[]) OWNER TO postgres;
@@ -2437,15 +2441,17 @@ COMMENT ON FUNCTION private.text_search_matches(tenant uuid, query tsquery, dept
 --
 
 CREATE FUNCTION private.text_search_regconfig(config text) RETURNS regconfig
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
     SET search_path TO ''
     AS $$
-  select case text_search_regconfig.config
+begin
+  return case text_search_regconfig.config
            when 'simple' then 'pg_catalog.simple'::pg_catalog.regconfig
            when 'portuguese' then 'pg_catalog.portuguese'::pg_catalog.regconfig
            when 'english' then 'pg_catalog.english'::pg_catalog.regconfig
            when 'spanish' then 'pg_catalog.spanish'::pg_catalog.regconfig
-         end
+         end;
+end;
 $$;
 
 ALTER FUNCTION private.text_search_regconfig(config text) OWNER TO postgres;
