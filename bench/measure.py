@@ -1,6 +1,9 @@
 """Measuring: per tenant class, the project's search and its references run on the same query one
-after the other (methods interleaved query by query, the order rotating), so every comparison is
-side by side under the same machine load:
+after the other (methods interleaved query by query, in an order shuffled for every query from the
+run's seed), so every comparison is side by side under the same machine load. Shuffled, not
+rotated: in a rotation every method always follows the same one, and a call's time depends on
+what ran just before it (stop 22 measured the big tenant's walks at 3.1-3.4 ms first and 1.6-2.2
+ms last in a fixed order), which made one method look faster than another of the same cost:
 
 - search: public.search_embeddings as the tenant's viewer through RLS (what the API does);
 - search_service: the same as service_role with client_id (the RLS overhead);
@@ -177,6 +180,7 @@ def measure_class(
     queries: F32 = query_vectors(space, t.plan, scale.queries, salt)
     narrow_docs = _narrow_documents(conn, t)
     rng = random.Random(salt)
+    order = random.Random(salt + 1)  # its own stream: the texts stay what they were
 
     def call(actor: str, query: str, params: Sequence[Any]) -> tuple[float, list[UUID]]:
         if actor == "switched":  # the backend's request first, on the shared connection
@@ -240,8 +244,8 @@ def measure_class(
                 ("hybrid_narrow", "viewer", HYBRID_SQL, (narrow_text, q, K), None),
                 ("search_switched", "switched", SEARCH_SQL, (q, K, None, None), None),
             ]
-            shift = qi % len(methods)
-            for name, actor, query, params, expected in methods[shift:] + methods[:shift]:
+            order.shuffle(methods)
+            for name, actor, query, params, expected in methods:
                 ms, found = call(actor, query, params)
                 result.latencies.setdefault(name, []).append(ms)
                 if expected is not None:
