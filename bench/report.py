@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from bench.concurrency import ConcurrencyResult, huge_pages_in_use
 from bench.ingest import IngestResult
 from bench.load import LoadReport
-from bench.measure import ClassResult, LockResult
+from bench.measure import EXACT_JUDGED_MAX_ROWS, ClassResult, LockResult
 
 __all__ = ["Run", "TableRun", "Verdict", "render", "verdicts"]
 
@@ -75,7 +75,7 @@ def verdicts(run: Run) -> list[Verdict]:
             r = _ratio(c.p50("search"), c.p50("hnsw"))
             if not r <= 3:
                 misses.append(f"{c.label}: {r:.1f}x HNSW")
-            if c.rows <= 1000:
+            if c.rows <= EXACT_JUDGED_MAX_ROWS:
                 e = _ratio(c.p50("search"), c.p50("exact"))
                 if not e <= 1.5:
                     rows = _ratio(c.p50("search"), c.p50("exact_rows"))

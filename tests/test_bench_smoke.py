@@ -12,6 +12,7 @@ import pytest
 
 from bench.concurrency import ConcurrencyResult, merge_rounds, warm_seconds_for
 from bench.config import SCALES
+from bench.measure import EXACT_JUDGED_MAX_ROWS
 from bench.report import Run, render, verdicts
 from bench.run import run
 
@@ -41,7 +42,8 @@ def test_the_whole_rows_floor_ranks_as_the_bare_scan_for_tenants_it_judges(smoke
     at most 1,000 rows."""
     for table in smoke.tables:
         for c in table.classes:
-            assert c.rows <= 1000, c.label  # the smoke scale's tenants are all judged
+            # the smoke scale's tenants are all judged
+            assert c.rows <= EXACT_JUDGED_MAX_ROWS, c.label
             assert c.recall("exact") == (1.0, 1.0), (table.load.table_rows, c.label)
             assert c.recall("exact_rows") == (1.0, 1.0), (table.load.table_rows, c.label)
             assert len(c.latencies["exact_rows"]) == len(c.latencies["exact"]), c.label
