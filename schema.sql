@@ -1566,6 +1566,16 @@ begin
         from private.nearest_chunks_hnsw(nearest_chunks.client_id, query_embedding,
                                          candidate_count, document_ids, metadata_filter) as w;
   elsif route = 'tenant_and_shared_index' then
+    if pg_catalog.to_regprocedure(
+         'private.nearest_chunks_h_' || pg_catalog.replace(nearest_chunks.client_id::text, '-', '')
+         || '(extensions.vector, integer, uuid[], jsonb)') is not null then
+      return query
+        select w.id, w.distance
+          from private.nearest_chunks_tenant_index(nearest_chunks.client_id, query_embedding,
+                                                   candidate_count, document_ids,
+                                                   metadata_filter) as w;
+      return;
+    end if;
     return query
       select distinct on (u.id) u.id, u.distance
         from (select w.id, w.distance
@@ -1575,8 +1585,8 @@ begin
               union all
               select w.id, w.distance
                 from private.nearest_chunks_hnsw(nearest_chunks.client_id, query_embedding,
-                                                 candidate_count, document_ids,
-                                                 metadata_filter, ef_search => 64) as w) as u
+                                                 least(candidate_count, 32), document_ids,
+                                                 metadata_filter, ef_search => 32) as w) as u
        order by u.id, u.distance;
   else
     raise exception using
@@ -1592,7 +1602,7 @@ ALTER FUNCTION private.nearest_chunks(route text, client_id uuid, query_embeddin
 -- Name: FUNCTION nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one client nearest to query_embedding by the index walk the route names: tenant_index (the client''s partial HNSW index), shared_index (the shared one) or tenant_and_shared_index (both, merged: up to twice candidate_count).';
+COMMENT ON FUNCTION private.nearest_chunks(route text, client_id uuid, query_embedding extensions.vector, candidate_count integer, document_ids uuid[], metadata_filter jsonb) IS 'Up to candidate_count chunks of one client nearest to query_embedding by the index walk the route names: tenant_index (the client''s partial HNSW index), shared_index (the shared one) or tenant_and_shared_index (the client''s own graph and, at ef_search 32, the shared one, merged: up to candidate_count + 32; a client with a second graph of its own walks its two graphs instead).';
 
 --
 -- Name: nearest_chunks_hnsw(uuid, extensions.vector, integer, uuid[], jsonb, integer); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3743,7 +3753,8 @@ CREATE TABLE public.document_chunks (
     CONSTRAINT document_chunks_metadata_chk CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT document_chunks_text_search_config_chk CHECK ((text_search_config IS NOT NULL)),
     CONSTRAINT document_chunks_text_search_config_language_chk CHECK ((text_search_config = ANY (ARRAY['simple'::text, 'portuguese'::text, 'english'::text, 'spanish'::text])))
-);
+)
+WITH (toast_tuple_target='8160');
 ALTER TABLE ONLY public.document_chunks ALTER COLUMN embedding SET STORAGE MAIN;
 
 ALTER TABLE ONLY public.document_chunks FORCE ROW LEVEL SECURITY;

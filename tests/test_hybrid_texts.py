@@ -153,6 +153,47 @@ def test_the_vector_stays_in_the_row_and_the_text_vector_out_of_it(conn: Conn) -
     assert rows == {"embedding": "m", "fts": "x"}
 
 
+def _toast_bytes(conn: Conn) -> int:
+    row = conn.execute(
+        "select pg_catalog.pg_relation_size(c.reltoastrelid) from pg_catalog.pg_class as c "
+        "where c.oid = 'public.document_chunks'::regclass"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# copies of the seeded chunks with a 1536-d vector and a new text of ~400 poorly compressible
+# bytes each (a row of about 7 KB with its text vector)
+_COPY_CHUNKS = (
+    "insert into public.document_chunks (client_id, document_id, content, chunk_index, metadata,"
+    " embedding)"
+    " select c.client_id, c.document_id,"
+    " (select string_agg(md5(c.id::text || n::text || g::text || %s), ' ')"
+    " from generate_series(1, 12) as g),"
+    " c.chunk_index + %s + n * 1000, c.metadata,"
+    " array_fill(0.03::real, array[1536])::extensions.vector"
+    " from public.document_chunks as c, generate_series(1, 8) as n where c.chunk_index < 1000"
+)
+
+
+def test_a_chunks_texts_stay_in_its_row_when_the_row_fits_a_page(conn: Conn, world: World) -> None:
+    """0035: toast_tuple_target 8160. With the default target every row (6 KB of vector) passed
+    2 KB and its texts went to TOAST, one probe per column returned by a search."""
+    row = conn.execute(
+        "select c.reloptions from pg_catalog.pg_class as c "
+        "where c.oid = 'public.document_chunks'::regclass"
+    ).fetchone()
+    assert row is not None
+    assert "toast_tuple_target=8160" in (row[0] or [])
+    before = _toast_bytes(conn)
+    assert conn.execute(_COPY_CHUNKS, ("inline", 100_000)).rowcount >= 10
+    assert _toast_bytes(conn) == before
+    # the same rows under the default target do go out of line: the check above can fail
+    conn.execute("alter table public.document_chunks reset (toast_tuple_target)")
+    conn.execute(_COPY_CHUNKS, ("default", 200_000))
+    assert _toast_bytes(conn) > before
+
+
 def test_the_text_index_keeps_no_pending_list(conn: Conn) -> None:
     # With GIN's fastupdate, rows inserted since the last vacuum wait in a list that every text
     # search reads whole (1.4 ms for a word in no chunk after a live ingestion; 0024).

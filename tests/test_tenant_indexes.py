@@ -282,28 +282,56 @@ def test_the_merged_path_walks_both_indexes_and_returns_the_exact_answer(
     assert [r[0] for r in rows] == exact(data.a, q, 10)
 
 
+@pytest.mark.parametrize("candidates", [12, 45])
 def test_the_merged_walk_is_the_union_of_both_walks_each_chunk_once(
-    admin: Conn, vconn: Conn, data: Data
+    admin: Conn, vconn: Conn, data: Data, candidates: int
 ) -> None:
+    """0034: the shared walk is the second walk, at ef_search 32 and at most 32 candidates."""
     tenant_indexes.promote(admin, data.a.tenant, ef_construction=64)
     q = str(query_of(data.a, 6)).replace(" ", "")
-    walk_sql = "select id, distance from private.nearest_chunks(%s, %s, %s::extensions.vector, 12)"
+    walk_sql = "select id, distance from private.nearest_chunks(%s, %s, %s::extensions.vector, %s)"
+    shared_sql = (
+        "select id, distance from private.nearest_chunks_hnsw(%s, %s::extensions.vector, %s,"
+        " ef_search => 32)"
+    )
     with acting(vconn, data.world.claims("viewer")):
         walks = {
-            name: vconn.execute(walk_sql, (name, data.a.tenant, q)).fetchall()
-            for name in ("tenant_index", "shared_index", "tenant_and_shared_index")
+            name: vconn.execute(walk_sql, (name, data.a.tenant, q, candidates)).fetchall()
+            for name in ("tenant_index", "tenant_and_shared_index")
         }
+        shared = vconn.execute(shared_sql, (data.a.tenant, q, min(candidates, 32))).fetchall()
     merged = walks["tenant_and_shared_index"]
+    assert len(shared) == min(candidates, 32)
     assert len({r[0] for r in merged}) == len(merged)  # each chunk once
-    assert dict(merged) == dict(walks["tenant_index"]) | dict(walks["shared_index"])
-    assert len(merged) >= 12
+    assert dict(merged) == dict(walks["tenant_index"]) | dict(shared)
+    assert len(merged) >= candidates
+
+
+def test_a_majority_tenant_with_a_second_graph_of_its_own_walks_only_its_two_graphs(
+    admin: Conn, vconn: Conn, data: Data
+) -> None:
+    """0034: promoted with a second graph (while it held less than the share), then holding the
+    share, a tenant walks its own two graphs; the shared graph would be a third walk."""
+    tenant_indexes.promote(admin, data.a.tenant, ef_construction=64, second_graph=True)
+    own = tenant_indexes.index_name_for(data.a.tenant)
+    second = tenant_indexes.second_index_name_for(data.a.tenant)
+    q = query_of(data.a, 5)
+    vconn.execute("set local renum.search_exact_max_rows = 5")
+    before = scans(vconn, own), scans(vconn, second), scans(vconn, SHARED)
+    with acting(vconn, data.world.claims("viewer")):
+        assert route(vconn, data.a.tenant) == "tenant_and_shared_index"
+        rows = search(vconn, q, match_count=10)
+    assert scans(vconn, own) > before[0]
+    assert scans(vconn, second) > before[1]
+    assert scans(vconn, SHARED) == before[2]
+    assert [r[0] for r in rows] == exact(data.a, q, 10)
 
 
 def test_the_shared_walk_takes_its_ef_search_and_restores_the_callers(
     vconn: Conn, data: Data
 ) -> None:
-    """0026: the merged route passes ef_search 64 to the shared walk; the value set inside the
-    walk never leaks into the caller's transaction, and the default stays 200."""
+    """0026: the merged route passes its ef_search to the shared walk (32 since 0034); the value
+    set inside the walk never leaks into the caller's transaction, and the default stays 200."""
     q = str(query_of(data.a, 7)).replace(" ", "")
     walk = "select count(*) from private.nearest_chunks_hnsw(%s, %s::extensions.vector, 12{})"
     with acting(vconn, data.world.claims("viewer")):
@@ -318,7 +346,7 @@ def test_the_shared_walk_takes_its_ef_search_and_restores_the_callers(
             "select pg_get_functiondef('private.nearest_chunks'::regproc)"
         ).fetchone()
     assert body is not None
-    assert "ef_search => 64" in body[0]
+    assert "ef_search => 32" in body[0]
 
 
 def test_the_shared_walk_of_a_promoted_tenant_walks_the_shared_graph_from_its_first_call(
